@@ -1,0 +1,70 @@
+// Relative representations: every latent is described by its relation to a
+// fixed, ordered set of K anchor latents of the same model.
+//
+//   RelativeEncoder  relgeo: straight-line pullback path length (or energy) to each anchor
+//   CosineEncoder    the baseline of Moschella et al. 2023: cosine similarity to each anchor
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "relgeo/matrix.h"
+#include "relgeo/metric_map.h"
+#include "relgeo/status.h"
+
+namespace relgeo {
+
+enum class PathMode {
+  kLength,  // L = sum_j delta_j: invariant to curve re-parametrisation (the paper's choice)
+  kEnergy,  // E = (N/2) sum_j delta_j^2
+};
+const char* PathModeName(PathMode m);
+Result<PathMode> ParsePathMode(const std::string& name);
+
+struct EncoderOptions {
+  int steps = 8;  // N >= 1 segments on the straight line z -> a
+  PathMode mode = PathMode::kLength;
+  // Upper bound, in bytes, on the encoder's intermediate buffers (path points, map
+  // outputs, estimated activations). Work is chunked over (query, anchor) pairs to fit.
+  int64_t memory_budget_bytes = int64_t{256} << 20;
+  // Path lengths are accumulated along the N steps, so a single call never needs
+  // more than two map outputs per pair at once, whatever N.
+};
+
+class RelativeEncoder {
+ public:
+  // anchors: K x d latents of the anchor samples, encoded by the same model as the
+  // queries will be. f(anchor) is computed here, once.
+  static Result<std::unique_ptr<RelativeEncoder>> Create(std::shared_ptr<const MetricMap> map, MatrixView anchors,
+                                                         const EncoderOptions& options = {});
+  ~RelativeEncoder();
+
+  // n x d latents -> n x K representations (row i, column k = L(z_i, a_k)).
+  // Thread-safe: several threads may Encode with one encoder.
+  Result<Matrix> Encode(MatrixView latents) const;
+
+  int64_t num_anchors() const;
+  int64_t latent_dim() const;
+  const EncoderOptions& options() const;
+  const MetricMap& map() const;
+
+  struct Impl;
+
+ private:
+  explicit RelativeEncoder(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+class CosineEncoder {
+ public:
+  static Result<CosineEncoder> Create(MatrixView anchors);
+  // n x d -> n x K cosine similarities. Zero vectors give 0.
+  Result<Matrix> Encode(MatrixView latents) const;
+  int64_t num_anchors() const { return anchors_.rows(); }
+
+ private:
+  Matrix anchors_;  // rows L2-normalised
+};
+
+}  // namespace relgeo

@@ -1,0 +1,95 @@
+// Status and Result<T>: how every public relgeo call reports failure.
+// Nothing at the public boundary throws; third-party exceptions are caught
+// inside the library and turned into a Status with a readable message.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+
+namespace relgeo {
+
+enum class StatusCode {
+  kOk = 0,
+  kInvalidArgument,  // the caller passed something wrong (shape, NaN, bad name)
+  kNotFound,         // a named model, anchor set, collection or file does not exist
+  kAlreadyExists,    // a name is taken
+  kCorruption,       // stored data or a file is damaged
+  kIOError,          // the operating system refused a read or write
+  kFailedPrecondition,  // the call is valid but the state forbids it (e.g. DB locked)
+  kUnimplemented,    // the build lacks the feature (e.g. CUDA)
+  kInternal,         // a backend failed in a way the caller could not prevent
+};
+
+const char* StatusCodeName(StatusCode code);
+
+class [[nodiscard]] Status {
+ public:
+  Status() = default;
+  Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
+
+  static Status OK() { return Status(); }
+  static Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+  static Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
+  static Status AlreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
+  static Status Corruption(std::string m) { return {StatusCode::kCorruption, std::move(m)}; }
+  static Status IOError(std::string m) { return {StatusCode::kIOError, std::move(m)}; }
+  static Status FailedPrecondition(std::string m) { return {StatusCode::kFailedPrecondition, std::move(m)}; }
+  static Status Unimplemented(std::string m) { return {StatusCode::kUnimplemented, std::move(m)}; }
+  static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+
+  bool ok() const { return code_ == StatusCode::kOk; }
+  StatusCode code() const { return code_; }
+  const std::string& message() const { return message_; }
+  // "InvalidArgument: latents have 3 columns, the model expects 128".
+  std::string ToString() const;
+
+  // Adds context in front of the message, keeping the code.
+  Status WithContext(const std::string& context) const;
+
+ private:
+  StatusCode code_ = StatusCode::kOk;
+  std::string message_;
+};
+
+template <typename T>
+class [[nodiscard]] Result {
+ public:
+  Result(T value) : value_(std::move(value)) {}                 // NOLINT: implicit by design
+  Result(Status status) : status_(std::move(status)) {          // NOLINT: implicit by design
+    if (status_.ok()) status_ = Status::Internal("Result constructed from an OK status without a value");
+  }
+
+  bool ok() const { return value_.has_value(); }
+  const Status& status() const { return status_; }
+  T& value() & { return *value_; }
+  const T& value() const& { return *value_; }
+  T&& value() && { return std::move(*value_); }
+  T* operator->() { return &*value_; }
+  const T* operator->() const { return &*value_; }
+  T& operator*() & { return *value_; }
+  const T& operator*() const& { return *value_; }
+
+ private:
+  Status status_;
+  std::optional<T> value_;
+};
+
+}  // namespace relgeo
+
+// Early-return helpers used inside the library (and welcome in user code).
+#define RELGEO_RETURN_IF_ERROR(expr)            \
+  do {                                          \
+    ::relgeo::Status _relgeo_st = (expr);       \
+    if (!_relgeo_st.ok()) return _relgeo_st;    \
+  } while (0)
+
+#define RELGEO_CONCAT_INNER(a, b) a##b
+#define RELGEO_CONCAT(a, b) RELGEO_CONCAT_INNER(a, b)
+#define RELGEO_ASSIGN_OR_RETURN(lhs, expr) \
+  RELGEO_ASSIGN_OR_RETURN_IMPL(RELGEO_CONCAT(_relgeo_res_, __LINE__), lhs, expr)
+#define RELGEO_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
+  auto tmp = (expr);                                 \
+  if (!tmp.ok()) return tmp.status();                \
+  lhs = std::move(tmp).value()

@@ -1,0 +1,2 @@
+// Filled by the database issue.
+namespace relgeo { void IndexesLinkAnchor() {} }

@@ -1,0 +1,31 @@
+#include "relgeo/threads.h"
+
+#include <ATen/Parallel.h>
+#include <dlfcn.h>
+#include <omp.h>
+
+#include <atomic>
+#include <thread>
+
+namespace relgeo {
+namespace {
+std::atomic<int> g_threads{0};
+}
+
+int ConfigureThreads(int n) {
+  if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Touch LibTorch first: its lazy initialisation resets OpenMP's thread count.
+  (void)at::get_num_threads();
+  at::set_num_threads(n);
+  omp_set_num_threads(n);
+  // OpenBLAS (used by FAISS and Eigen-free BLAS paths) runs its own pthread pool;
+  // set it when the library is loaded, without making relgeo link against it.
+  using SetFn = void (*)(int);
+  if (auto fn = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(n);
+  g_threads = n;
+  return n;
+}
+
+int ConfiguredThreads() { return g_threads.load(); }
+
+}  // namespace relgeo

@@ -1,0 +1,38 @@
+// Internal: what the LibTorch-backed parts of relgeo share. Included only by the
+// few .cpp files that already pay for <torch/script.h>.
+#pragma once
+
+#include <torch/script.h>
+
+#include <functional>
+#include <string>
+
+#include "relgeo/metric_map.h"
+#include "relgeo/status.h"
+
+namespace relgeo {
+
+struct MetricMap::Impl {
+  mutable torch::jit::Module module;  // forward() is not const in the jit API, but is re-entrant
+  torch::Device device{torch::kCPU};
+  std::string device_name = "cpu";
+  int64_t input_dim = 0;
+  int64_t output_dim = 0;
+  OutputDistance distance = OutputDistance::kEuclidean;
+
+  // f on an (n x d) float tensor already on `device`; returns (n x m) float32.
+  Result<torch::Tensor> Forward(const torch::Tensor& x) const;
+};
+
+// Runs `fn`, turning c10::Error / std::exception into a Status with `context`.
+Status GuardTorch(const std::string& context, const std::function<void()>& fn);
+
+// A read-only tensor over caller memory (no copy).
+inline torch::Tensor TensorView(MatrixView m) {
+  return torch::from_blob(const_cast<float*>(m.data()), {m.rows(), m.cols()}, torch::kFloat32);
+}
+
+// Copies a CPU/CUDA (rows x cols) float tensor into a Matrix.
+Matrix ToMatrix(const torch::Tensor& t);
+
+}  // namespace relgeo

@@ -1,0 +1,73 @@
+// Shared plumbing of the relgeo command-line tool: error reporting with exit
+// codes, a progress bar, and helpers to load inputs with clear messages.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "relgeo/status.h"
+
+namespace relgeo::cli {
+
+// Exit codes: 0 success, 1 the operation failed (message says why),
+// 2 bad command-line usage, 3 a named thing was not found, 4 data is corrupt.
+inline int ExitCodeFor(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kOk: return 0;
+    case StatusCode::kNotFound: return 3;
+    case StatusCode::kCorruption: return 4;
+    case StatusCode::kInvalidArgument: return 2;
+    default: return 1;
+  }
+}
+
+// Thrown by commands, caught once in main: prints "relgeo: error: ..." and exits.
+struct CommandError {
+  Status status;
+};
+
+// Unwraps a Result or aborts the command with its Status.
+template <typename T>
+T OrDie(Result<T> r, const std::string& context = "") {
+  if (!r.ok()) throw CommandError{context.empty() ? r.status() : r.status().WithContext(context)};
+  return std::move(r).value();
+}
+inline void OrDie(const Status& s, const std::string& context = "") {
+  if (!s.ok()) throw CommandError{context.empty() ? s : s.WithContext(context)};
+}
+
+// Global flags every command sees.
+struct GlobalFlags {
+  bool quiet = false;
+  int threads = 0;
+};
+GlobalFlags& Globals();
+
+// A one-line progress bar on stderr with rate and ETA; silent with --quiet or
+// when stderr is not a terminal and the task is short.
+class Progress {
+ public:
+  Progress(std::string label, int64_t total, std::string unit = "items");
+  void Update(int64_t done);
+  void Finish();
+
+ private:
+  std::string label_, unit_;
+  int64_t total_;
+  std::chrono::steady_clock::time_point start_, last_;
+  bool active_;
+};
+
+// Each cmd_*.cpp registers its subcommands at static-initialisation time:
+//   static const bool registered = RegisterCommand(1, [](CLI::App& app) { ... });
+// `order` fixes where they appear in --help.
+using Registrar = void (*)(CLI::App&);
+bool RegisterCommand(int order, Registrar r);
+void AddRegisteredCommands(CLI::App& app);
+
+}  // namespace relgeo::cli
