@@ -10,9 +10,16 @@
 // The transform of f(z) and of f(a) is computed once and reused by every pair.
 #include "relgeo/relative_encoder.h"
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <optional>
+#include <vector>
 
+#include "encoder/affine_split.h"
+#include "encoder/path_kernels.h"
 #include "torch_internal.h"
 
 namespace relgeo {
@@ -27,72 +34,118 @@ Result<PathMode> ParsePathMode(const std::string& name) {
 
 namespace {
 
-torch::Tensor TransformOutput(const torch::Tensor& y, OutputDistance d) {
+using internal::ChordKind;
+
+ChordKind KindOf(OutputDistance d) {
   switch (d) {
-    case OutputDistance::kEuclidean: return y;
-    case OutputDistance::kSphere: return y / y.norm(2, -1, /*keepdim=*/true).clamp_min(1e-30);
-    case OutputDistance::kFisher: return torch::exp(0.5 * torch::log_softmax(y, -1));
+    case OutputDistance::kEuclidean: return ChordKind::kEuclidean;
+    case OutputDistance::kSphere: return ChordKind::kSphere;
+    case OutputDistance::kFisher: return ChordKind::kFisher;
   }
-  return y;
+  return ChordKind::kEuclidean;
 }
 
-// delta from the Euclidean distance of transformed points (see the file comment).
-torch::Tensor DistanceFromChord(torch::Tensor chord, OutputDistance d) {
-  switch (d) {
-    case OutputDistance::kEuclidean: return chord;
-    case OutputDistance::kSphere: return 2.0 * torch::asin((chord * 0.5).clamp_max(1.0));
-    case OutputDistance::kFisher: return 4.0 * torch::asin((chord * 0.5).clamp_max(1.0));
-  }
-  return chord;
-}
+// Default path points per batched map call when the options leave it at 0: large
+// enough for the GEMMs inside the map to run near peak, small enough that a batch's
+// outputs stay in the L2/L3 caches for the fused distance pass (README "Performance").
+constexpr int64_t kDefaultRowsPerBatch = 512;
 
 }  // namespace
 
+// The encoder's pipeline, per block of queries and group of (query, anchor) pairs:
+//   1. pre(z) for the queries (pre(a) for the anchors was computed at Create), where
+//      pre is the map's affine first layer (fast path) or the identity (generic);
+//   2. for a block of steps j, the interpolated rows pre(z) + (j/N)(pre(a) - pre(z)) of
+//      every pair of the group, written into one (rows x h) buffer;
+//   3. one batched call of the rest of the map (or of the whole map) on that buffer;
+//   4. one fused pass per line: transform, chord to the previous point, accumulate.
+// Only the last point of each line survives between step blocks, so the buffers are
+// bounded by the rows per batch whatever N and K.
 struct RelativeEncoder::Impl {
   std::shared_ptr<const MetricMap> map;
   EncoderOptions options;
   Matrix anchors;
-  torch::Tensor anchor_latents;  // K x d on the map's device
-  torch::Tensor anchor_outputs;  // K x m, transformed
-  int64_t max_pairs = 1;         // pairs per chunk, from the memory budget
+  std::optional<internal::AffineSplit> split;  // set when the fast path is in use
+  int64_t hdim = 0;                            // width of the interpolated space (h or d)
+  int64_t mdim = 0;
+  torch::Tensor anchor_pre;  // K x hdim, CPU float, contiguous
+  torch::Tensor anchor_out;  // K x m, CPU float, transformed
+  int64_t rows = 1;          // path points per batched map call
+  int64_t query_block = 1;   // queries whose pre(z) and f(z) are held at once
 
   const MetricMap::Impl& m() const { return map->impl(); }
+  ChordKind kind() const { return KindOf(m().distance); }
 
-  // Applies f and the distance transform, in chunks of at most `rows` rows.
-  Result<torch::Tensor> TransformedOutputs(const torch::Tensor& x, int64_t rows) const {
-    std::vector<torch::Tensor> parts;
-    for (int64_t b = 0; b < x.size(0); b += rows) {
-      RELGEO_ASSIGN_OR_RETURN(torch::Tensor y, m().Forward(x.narrow(0, b, std::min(rows, x.size(0) - b))));
-      parts.push_back(TransformOutput(y, m().distance));
-    }
-    return parts.size() == 1 ? parts[0] : torch::cat(parts);
+  // pre(x) for an (n x d) tensor on the map's device; returns a CPU contiguous tensor.
+  torch::Tensor Pre(const torch::Tensor& x) const {
+    torch::Tensor p = split ? split->Pre(x) : x;
+    return p.to(torch::kCPU).contiguous();
   }
 
-  // Representations of the queries `z` (q x d) against anchors [a0, a0 + ka): q x ka.
-  Result<torch::Tensor> EncodeBlock(const torch::Tensor& z, const torch::Tensor& fz, int64_t a0, int64_t ka) const {
-    const int64_t q = z.size(0), d = z.size(1);
-    const int N = options.steps;
-    torch::Tensor a = anchor_latents.narrow(0, a0, ka);
-    torch::Tensor fa = anchor_outputs.narrow(0, a0, ka).unsqueeze(0);  // 1 x ka x m
-    torch::Tensor dir = a.unsqueeze(0) - z.unsqueeze(1);               // q x ka x d
-    torch::Tensor prev = fz.unsqueeze(1);                              // q x 1 x m (broadcast)
-    torch::Tensor acc = torch::zeros({q, ka}, z.options());
-    for (int j = 1; j <= N; ++j) {
-      torch::Tensor cur;
-      if (j == N) {
-        cur = fa;
-      } else {
-        torch::Tensor path = (z.unsqueeze(1) + dir * (static_cast<double>(j) / N)).reshape({q * ka, d});
-        RELGEO_ASSIGN_OR_RETURN(torch::Tensor y, m().Forward(path));
-        cur = TransformOutput(y, m().distance).view({q, ka, -1});
-      }
-      torch::Tensor delta = DistanceFromChord((cur - prev).norm(2, -1), m().distance);
-      if (options.mode == PathMode::kLength) acc.add_(delta);
-      else acc.add_(delta.square());
-      prev = cur;
+  // The map's output for rows of the interpolated space (CPU, rows x hdim): rows x m,
+  // CPU float32 contiguous; the same checks as MetricMap::Impl::Forward.
+  Result<torch::Tensor> Rest(const torch::Tensor& h) const {
+    torch::Tensor in = h.device() == m().device ? h : h.to(m().device);
+    torch::Tensor out;
+    if (!split) {
+      RELGEO_ASSIGN_OR_RETURN(out, m().Forward(in));
+    } else {
+      Status st = GuardTorch("metric map forward failed", [&] {
+        torch::jit::IValue v = split->Rest(in);
+        if (!v.isTensor()) throw std::runtime_error("forward returned " + v.tagKind() + ", expected a tensor");
+        out = v.toTensor();
+      });
+      RELGEO_RETURN_IF_ERROR(st);
+      if (out.dim() < 1 || out.size(0) != in.size(0) || !out.is_floating_point() || out.numel() != in.size(0) * mdim)
+        return Status::InvalidArgument("metric map returned an output of unexpected shape for " +
+                                       std::to_string(in.size(0)) + " inputs");
+      out = out.reshape({in.size(0), mdim});
     }
-    if (options.mode == PathMode::kEnergy) acc.mul_(0.5 * N);
-    return acc;
+    if (out.scalar_type() != torch::kFloat32) out = out.to(torch::kFloat32);
+    return out.to(torch::kCPU).contiguous();
+  }
+
+  // Transformed map outputs of rows of the interpolated space, in batches of `rows`.
+  Result<torch::Tensor> TransformedOutputs(const torch::Tensor& h) const {
+    const int64_t n = h.size(0);
+    torch::Tensor res = torch::empty({n, mdim}, torch::kFloat32);
+    for (int64_t b = 0; b < n; b += rows) {
+      const int64_t r = std::min(rows, n - b);
+      RELGEO_ASSIGN_OR_RETURN(torch::Tensor y, Rest(h.narrow(0, b, r)));
+      float* dst = res.data_ptr<float>() + b * mdim;
+      const float* src = y.data_ptr<float>();
+      const ChordKind k = kind();
+      for (int64_t i = 0; i < r; ++i) internal::TransformRow(src + i * mdim, mdim, k, dst + i * mdim);
+    }
+    return res;
+  }
+
+  // Chooses the batch sizes from the memory budget (documented in README):
+  //   per path point in a batch: its interpolated row (hdim), the map's output (m),
+  //   the map's own activations estimated as hdim + 4m, and the line's carried last
+  //   point (m): 4 (2 hdim + 6 m) bytes; at most 3/4 of the budget.
+  //   per query in a block: pre(z) and f(z): 4 (hdim + m) bytes; at most 1/4.
+  void ChooseSizes() {
+    const int64_t budget = options.memory_budget_bytes;
+    const int64_t row_bytes = 4 * (2 * hdim + 6 * mdim);
+    const int64_t want = options.rows_per_batch > 0 ? options.rows_per_batch : kDefaultRowsPerBatch;
+    rows = std::max<int64_t>(1, std::min(want, budget / 4 * 3 / row_bytes));
+    query_block = std::max<int64_t>(1, std::min<int64_t>(256, budget / 4 / (4 * (hdim + mdim))));
+  }
+
+  // Checks that rest(pre(x)) reproduces f(x) on probe rows: the anchors and points
+  // between them. Any disagreement or error disables the fast path.
+  bool SplitAgrees(const torch::Tensor& anchors_dev) const {
+    const int64_t K = anchors_dev.size(0);
+    torch::Tensor a = anchors_dev.narrow(0, 0, std::min<int64_t>(K, 8));
+    torch::Tensor probe = torch::cat({a, 0.5 * (a + a.flip(0)), 0.3 * a - 0.7 * a.roll(1, 0)});
+    auto ref = m().Forward(probe);
+    if (!ref.ok()) return false;
+    torch::Tensor want = ref->to(torch::kCPU);
+    auto got = Rest(split->Pre(probe));
+    if (!got.ok() || got->sizes() != want.sizes()) return false;
+    const double scale = std::max(1.0, want.abs().max().item<double>());
+    return (*got - want).abs().max().item<double>() <= 1e-4 * scale;
   }
 };
 
@@ -102,12 +155,15 @@ int64_t RelativeEncoder::num_anchors() const { return impl_->anchors.rows(); }
 int64_t RelativeEncoder::latent_dim() const { return impl_->anchors.cols(); }
 const EncoderOptions& RelativeEncoder::options() const { return impl_->options; }
 const MetricMap& RelativeEncoder::map() const { return *impl_->map; }
+bool RelativeEncoder::affine_fast_path() const { return impl_->split.has_value(); }
+int64_t RelativeEncoder::rows_per_batch() const { return impl_->rows; }
 
 Result<std::unique_ptr<RelativeEncoder>> RelativeEncoder::Create(std::shared_ptr<const MetricMap> map,
                                                                  MatrixView anchors, const EncoderOptions& options) {
   if (!map) return Status::InvalidArgument("metric map is null");
   if (options.steps < 1) return Status::InvalidArgument("steps must be >= 1, got " + std::to_string(options.steps));
   if (options.memory_budget_bytes <= 0) return Status::InvalidArgument("memory budget must be positive");
+  if (options.rows_per_batch < 0) return Status::InvalidArgument("rows_per_batch must be >= 0");
   if (anchors.rows() == 0) return Status::InvalidArgument("anchor set is empty (K = 0)");
   RELGEO_RETURN_IF_ERROR(CheckLatents(anchors, map->input_dim(), "anchor latents"));
 
@@ -115,44 +171,95 @@ Result<std::unique_ptr<RelativeEncoder>> RelativeEncoder::Create(std::shared_ptr
   impl->map = std::move(map);
   impl->options = options;
   impl->anchors = Matrix::CopyOf(anchors);
-  const int64_t d = impl->anchors.cols(), mdim = impl->map->output_dim();
-  // Bytes held per (query, anchor) pair inside one step: the direction and the path
-  // point (2d), the previous, current and difference outputs (3m), and the map's
-  // own activations, estimated as 4m (a conv decoder's widest layer is ~8x its output
-  // per channel pair; 4m is a middle estimate that the budget documentation states).
-  const int64_t bytes_per_pair = 4 * (2 * d + 7 * mdim);
-  impl->max_pairs = std::max<int64_t>(1, options.memory_budget_bytes / bytes_per_pair);
-  impl->anchor_latents = TensorView(impl->anchors).to(impl->m().device).clone();
-  auto fa = impl->TransformedOutputs(impl->anchor_latents, impl->max_pairs);
-  if (!fa.ok()) return fa.status().WithContext("encoding the anchors");
-  impl->anchor_outputs = *fa;
+  impl->mdim = impl->map->output_dim();
+  Status st = GuardTorch("encoding the anchors", [&] {
+    c10::InferenceMode guard;
+    torch::Tensor a = TensorView(impl->anchors).to(impl->m().device).clone();
+    if (options.allow_affine_fast_path) {
+      impl->split = internal::DetectAffineSplit(impl->m().module);
+      if (impl->split && (impl->split->in_dim() != a.size(1) || impl->split->weight_t.device() != a.device()))
+        impl->split.reset();
+      if (impl->split) {
+        impl->hdim = impl->split->hidden_dim();
+        if (!impl->SplitAgrees(a)) impl->split.reset();
+      }
+    }
+    impl->hdim = impl->split ? impl->split->hidden_dim() : a.size(1);
+    impl->ChooseSizes();
+    impl->anchor_pre = impl->Pre(a);
+    auto fa = impl->TransformedOutputs(impl->anchor_pre);
+    if (!fa.ok()) throw std::runtime_error(fa.status().message());
+    impl->anchor_out = *fa;
+  });
+  RELGEO_RETURN_IF_ERROR(st);
   return std::unique_ptr<RelativeEncoder>(new RelativeEncoder(std::move(impl)));
 }
 
 Result<Matrix> RelativeEncoder::Encode(MatrixView latents) const {
   const Impl& s = *impl_;
   RELGEO_RETURN_IF_ERROR(CheckLatents(latents, s.anchors.cols(), "latents"));
-  const int64_t n = latents.rows(), K = s.anchors.rows();
-  // Chunk: as many whole query rows against all anchors as fit; else one query
-  // against as many anchors as fit.
-  const int64_t q_block = std::max<int64_t>(1, std::min(n, s.max_pairs / K));
-  const int64_t a_block = std::min(K, std::max<int64_t>(1, s.max_pairs / q_block));
+  const int64_t n = latents.rows(), K = s.anchors.rows(), h = s.hdim, m = s.mdim;
+  const int N = s.options.steps;
+  const bool energy = s.options.mode == PathMode::kEnergy;
+  const ChordKind kind = s.kind();
+  const int64_t interior = N - 1;  // path points per line that need the map
+  // Rows per batch = (pairs in a group) x (steps in a block): every interior step of
+  // a line in one batch when they fit, else blocks of steps carried over.
+  const int64_t step_block = std::max<int64_t>(1, std::min<int64_t>(interior, s.rows));
+  const int64_t pair_group = std::max<int64_t>(1, s.rows / step_block);
   Matrix out(n, K);
   Status st = GuardTorch("encoding", [&] {
     c10::InferenceMode guard;
-    torch::Tensor z_all = TensorView(latents);
-    for (int64_t q0 = 0; q0 < n; q0 += q_block) {
-      const int64_t q = std::min(q_block, n - q0);
-      torch::Tensor z = z_all.narrow(0, q0, q).to(s.m().device);
-      auto fz = s.TransformedOutputs(z, s.max_pairs);
-      if (!fz.ok()) throw std::runtime_error(fz.status().message());
-      for (int64_t a0 = 0; a0 < K; a0 += a_block) {
-        const int64_t ka = std::min(a_block, K - a0);
-        auto block = s.EncodeBlock(z, *fz, a0, ka);
-        if (!block.ok()) throw std::runtime_error(block.status().message());
-        torch::Tensor r = block->to(torch::kCPU).contiguous();
-        for (int64_t i = 0; i < q; ++i)
-          std::memcpy(out.row(q0 + i) + a0, r.data_ptr<float>() + i * ka, sizeof(float) * ka);
+    const float* pa = s.anchor_pre.data_ptr<float>();
+    const float* fa = s.anchor_out.data_ptr<float>();
+    torch::Tensor hbuf = torch::empty({std::min(pair_group * step_block, s.rows), h}, torch::kFloat32);
+    std::vector<float> last(static_cast<size_t>(pair_group * m));
+    std::vector<double> acc(static_cast<size_t>(pair_group));
+    for (int64_t q0 = 0; q0 < n; q0 += s.query_block) {
+      const int64_t q = std::min(s.query_block, n - q0);
+      torch::Tensor z = TensorView(latents.RowSlice(q0, q)).to(s.m().device);
+      torch::Tensor pz_t = s.Pre(z);
+      auto fz_r = s.TransformedOutputs(pz_t);
+      if (!fz_r.ok()) throw std::runtime_error(fz_r.status().message());
+      torch::Tensor fz_t = *fz_r;
+      const float* pz = pz_t.data_ptr<float>();
+      const float* fz = fz_t.data_ptr<float>();
+      const int64_t pairs = q * K;
+      for (int64_t g0 = 0; g0 < pairs; g0 += pair_group) {
+        const int64_t g = std::min(pair_group, pairs - g0);
+        std::fill(acc.begin(), acc.begin() + g, 0.0);
+        for (int64_t j0 = 1; j0 <= interior; j0 += step_block) {
+          const int64_t sb = std::min(step_block, interior - j0 + 1);
+          torch::Tensor hb = hbuf.narrow(0, 0, g * sb);
+          float* hp = hb.data_ptr<float>();
+          at::parallel_for(0, g * sb, std::max<int64_t>(1, 8192 / h), [&](int64_t b, int64_t e) {
+            for (int64_t r = b; r < e; ++r) {
+              const int64_t p = g0 + r / sb, j = j0 + r % sb;
+              internal::InterpolateRow(pz + (p / K) * h, pa + (p % K) * h,
+                                       static_cast<float>(static_cast<double>(j) / N), h, hp + r * h);
+            }
+          });
+          auto y_r = s.Rest(hb);
+          if (!y_r.ok()) throw std::runtime_error(y_r.status().message());
+          const float* y = y_r->data_ptr<float>();
+          at::parallel_for(0, g, std::max<int64_t>(1, 4096 / (m * sb)), [&](int64_t b, int64_t e) {
+            std::vector<float> scratch(static_cast<size_t>(2 * m));
+            for (int64_t pp = b; pp < e; ++pp) {
+              const float* prev = j0 == 1 ? fz + ((g0 + pp) / K) * m : last.data() + pp * m;
+              internal::AccumulateLine(y + pp * sb * m, sb, m, kind, energy, prev, scratch.data(),
+                                       last.data() + pp * m, &acc[pp]);
+            }
+          });
+        }
+        // The last segment ends at f(a).
+        float* o = out.data() + q0 * K + g0;
+        for (int64_t pp = 0; pp < g; ++pp) {
+          const int64_t p = g0 + pp;
+          const float* prev = interior == 0 ? fz + (p / K) * m : last.data() + pp * m;
+          const double delta = internal::DeltaFromChord(internal::Chord(prev, fa + (p % K) * m, m), kind);
+          const double total = acc[pp] + (energy ? delta * delta : delta);
+          o[pp] = static_cast<float>(energy ? 0.5 * N * total : total);
+        }
       }
     }
   });

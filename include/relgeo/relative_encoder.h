@@ -30,6 +30,17 @@ struct EncoderOptions {
   int64_t memory_budget_bytes = int64_t{256} << 20;
   // Path lengths are accumulated along the N steps, so a single call never needs
   // more than two map outputs per pair at once, whatever N.
+
+  // When the map's forward starts with an affine layer x -> x W^T + b (torch.nn.Linear,
+  // F.linear, or x @ W.t() + b on module parameters), compute W z + b once per query and
+  // W a + b once per anchor and interpolate those pre-activations along the line instead
+  // of running the first layer on every path point. Mathematically identical (the first
+  // layer maps the straight line to a straight line); it is used only after a numerical
+  // check on probe rows agrees with the plain forward. false = always the plain forward.
+  bool allow_affine_fast_path = true;
+  // Path points per batched map call. 0 = automatic (a cache-friendly size, see
+  // README "Performance"); always further capped by memory_budget_bytes.
+  int64_t rows_per_batch = 0;
 };
 
 class RelativeEncoder {
@@ -48,6 +59,10 @@ class RelativeEncoder {
   int64_t latent_dim() const;
   const EncoderOptions& options() const;
   const MetricMap& map() const;
+  // Whether the affine first-layer fast path is in use (see EncoderOptions).
+  bool affine_fast_path() const;
+  // Path points per batched map call actually used (after the memory budget).
+  int64_t rows_per_batch() const;
 
   struct Impl;
 

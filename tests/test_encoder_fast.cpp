@@ -1,0 +1,187 @@
+// The encoder's affine first-layer fast path (EncoderOptions::allow_affine_fast_path):
+// which maps take it, that it gives the plain path's values for every distance and
+// mode, that it falls back when the first layer is not a plain affine map, and that
+// its batches respect the memory budget.
+#include <gtest/gtest.h>
+#include <torch/script.h>
+
+#include <cmath>
+#include <sstream>
+
+#include "fixtures.h"
+#include "relgeo/relative_encoder.h"
+
+namespace relgeo {
+namespace {
+using namespace relgeo::testing;
+
+torch::Tensor T(const Matrix& m) {
+  return torch::from_blob(const_cast<float*>(m.data()), {m.rows(), m.cols()}, torch::kFloat32).clone();
+}
+std::string Save(torch::jit::Module& m) {
+  std::ostringstream out;
+  m.save(out);
+  return out.str();
+}
+
+// d -> h -> m with F.linear layers (how a scripted torch.nn.Linear looks), ReLU then
+// sigmoid, like the paper's MLP decoder; the first layer sits in a submodule so the
+// detection must see through a method call.
+std::string LinearMlpBytes(int64_t d, int64_t h, int64_t m, uint64_t seed, const std::string& extra = "") {
+  torch::jit::Module first("First");
+  first.register_parameter("weight", T(RandomMatrix(h, d, seed, 1.5f / std::sqrt(float(d)))), false);
+  first.register_parameter("bias", T(RandomMatrix(1, h, seed + 1, 0.3f)).reshape({h}), false);
+  first.define("def forward(self, x):\n  return torch.linear(x, self.weight, self.bias)\n");
+  torch::jit::Module mod("LinearMlp");
+  mod.register_module("first", first);
+  mod.register_parameter("W2", T(RandomMatrix(m, h, seed + 2, 2.0f / std::sqrt(float(h)))), false);
+  mod.register_parameter("b2", T(RandomMatrix(1, m, seed + 3, 0.1f)).reshape({m}), false);
+  mod.define(
+      "def forward(self, x):\n"
+      "  h = torch.relu(self.first.forward(x))\n"
+      "  return torch.sigmoid(torch.linear(h, self.W2, self.b2))" + extra + "\n");
+  return Save(mod);
+}
+
+// The paper's conv decoder shape, scaled down: Linear(d, c*7*7) + ReLU, Unflatten,
+// ConvTranspose2d(c, c/2, 3, s2, p1, op1) + ReLU, ConvTranspose2d(c/2, 1, ...) + Sigmoid.
+std::string ConvDecoderBytes(int64_t d, int64_t c, uint64_t seed) {
+  torch::jit::Module mod("ConvDecoder");
+  mod.register_attribute("input_dim", c10::IntType::get(), d);
+  mod.register_parameter("W0", T(RandomMatrix(c * 49, d, seed, 1.0f / std::sqrt(float(d)))), false);
+  mod.register_parameter("b0", T(RandomMatrix(1, c * 49, seed + 1, 0.1f)).reshape({c * 49}), false);
+  mod.register_parameter("W1", torch::randn({c, c / 2, 3, 3}, torch::TensorOptions().dtype(torch::kFloat32)) * 0.2, false);
+  mod.register_parameter("b1", torch::zeros({c / 2}), false);
+  mod.register_parameter("W2", torch::randn({c / 2, 1, 3, 3}) * 0.2, false);
+  mod.register_parameter("b2", torch::zeros({1}), false);
+  mod.define(
+      "def forward(self, x):\n"
+      "  h = torch.relu(torch.linear(x, self.W0, self.b0))\n"
+      "  h = h.view(-1, " + std::to_string(c) + ", 7, 7)\n"
+      "  h = torch.relu(torch.conv_transpose2d(h, self.W1, self.b1, 2, 1, 1))\n"
+      "  return torch.sigmoid(torch.conv_transpose2d(h, self.W2, self.b2, 2, 1, 1))\n");
+  return Save(mod);
+}
+
+std::shared_ptr<MetricMap> Load(const std::string& bytes, OutputDistance d = OutputDistance::kEuclidean) {
+  MetricMapOptions o;
+  o.distance = d;
+  auto r = MetricMap::FromBytes(bytes, o);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? *r : nullptr;
+}
+
+struct Encoded {
+  Matrix reps;
+  bool fast = false;
+  int64_t rows = 0;
+};
+
+Encoded Encode(const std::shared_ptr<MetricMap>& map, const Matrix& A, const Matrix& Z, EncoderOptions o) {
+  auto enc = RelativeEncoder::Create(map, A, o);
+  EXPECT_TRUE(enc.ok()) << enc.status().ToString();
+  if (!enc.ok()) return {};
+  auto r = (*enc)->Encode(Z);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return {r.ok() ? *r : Matrix(), (*enc)->affine_fast_path(), (*enc)->rows_per_batch()};
+}
+
+double MaxRelDiff(const Matrix& a, const Matrix& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double worst = 0;
+  for (int64_t i = 0; i < a.size() && i < b.size(); ++i)
+    worst = std::max(worst, std::abs(double(a.data()[i]) - b.data()[i]) / std::max(1e-6, std::abs(double(b.data()[i]))));
+  return worst;
+}
+
+TEST(EncoderFastPath, DetectsAffineFirstLayers) {
+  Matrix A = RandomMatrix(5, 6, 1), Z = RandomMatrix(3, 6, 2);
+  EXPECT_TRUE(Encode(Load(LinearMlpBytes(6, 16, 10, 3)), A, Z, {}).fast);                 // F.linear in a submodule
+  EXPECT_TRUE(Encode(Load(MlpMapBytes(6, 16, 10, 4)), A, Z, {}).fast);                    // x @ W.t() + b
+  EXPECT_TRUE(Encode(Load(AffineMapBytes(RandomMatrix(9, 6, 5), RandomMatrix(1, 9, 6).storage())), A, Z, {}).fast);
+  EXPECT_TRUE(Encode(Load(ConvDecoderBytes(6, 8, 7)), A, Z, {}).fast);
+  EncoderOptions off;
+  off.allow_affine_fast_path = false;
+  EXPECT_FALSE(Encode(Load(LinearMlpBytes(6, 16, 10, 3)), A, Z, off).fast);
+  // x used twice: the first op is not the whole story, so the plain forward is used.
+  EXPECT_FALSE(Encode(Load(LinearMlpBytes(6, 16, 10, 3, " + x.sum(1, keepdim=True)")), A, Z, {}).fast);
+  // A nonlinear first op.
+  EXPECT_FALSE(Encode(Load(ModuleBytes("  return torch.tanh(x) * 2.0\n", 6)), A, Z, {}).fast);
+}
+
+TEST(EncoderFastPath, EqualsPlainPathForEveryDistanceAndMode) {
+  const int64_t d = 12;
+  Matrix A = RandomMatrix(11, d, 21), Z = RandomMatrix(7, d, 22);
+  const std::vector<std::pair<std::string, std::string>> maps = {
+      {"linear-relu-sigmoid", LinearMlpBytes(d, 48, 30, 23)},
+      {"matmul-tanh", MlpMapBytes(d, 40, 20, 24)},
+      {"conv", ConvDecoderBytes(d, 8, 25)},
+  };
+  for (const auto& [name, bytes] : maps)
+    for (OutputDistance dist : {OutputDistance::kEuclidean, OutputDistance::kSphere, OutputDistance::kFisher}) {
+      auto map = Load(bytes, dist);
+      for (PathMode mode : {PathMode::kLength, PathMode::kEnergy})
+        for (int N : {1, 2, 8, 33}) {
+          EncoderOptions o;
+          o.steps = N;
+          o.mode = mode;
+          Encoded fast = Encode(map, A, Z, o);
+          o.allow_affine_fast_path = false;
+          Encoded plain = Encode(map, A, Z, o);
+          ASSERT_TRUE(fast.fast) << name;
+          ASSERT_FALSE(plain.fast);
+          EXPECT_LE(MaxRelDiff(fast.reps, plain.reps), 1e-5)
+              << name << " " << OutputDistanceName(dist) << " " << PathModeName(mode) << " N=" << N;
+        }
+    }
+}
+
+TEST(EncoderFastPath, BatchesRespectTheMemoryBudgetAndDoNotChangeResults) {
+  const int64_t d = 16, h = 64, m = 50;
+  auto map = Load(LinearMlpBytes(d, h, m, 31));
+  Matrix A = RandomMatrix(37, d, 32), Z = RandomMatrix(9, d, 33);
+  EncoderOptions o;
+  o.steps = 12;
+  Encoded ref = Encode(map, A, Z, o);
+  ASSERT_TRUE(ref.fast);
+  // Per path point in a batch the encoder holds 4 (2h + 6m) bytes, within 3/4 of the budget;
+  // budgets too small for 11 interior steps per batch carry lines over step blocks.
+  for (int64_t budget : {int64_t{1}, int64_t{4000}, int64_t{20000}, int64_t{100000}, int64_t{1} << 22}) {
+    o.memory_budget_bytes = budget;
+    Encoded got = Encode(map, A, Z, o);
+    EXPECT_TRUE(got.fast);
+    EXPECT_GE(got.rows, 1);
+    if (got.rows > 1) EXPECT_LE(got.rows * 4 * (2 * h + 6 * m), budget * 3 / 4) << budget;
+    EXPECT_LE(MaxRelDiff(got.reps, ref.reps), 1e-6) << budget;
+  }
+  // rows_per_batch is honoured, and capped by the budget.
+  o.memory_budget_bytes = int64_t{1} << 30;
+  o.rows_per_batch = 5;
+  Encoded five = Encode(map, A, Z, o);
+  EXPECT_EQ(five.rows, 5);
+  EXPECT_LE(MaxRelDiff(five.reps, ref.reps), 1e-6);
+  o.rows_per_batch = -1;
+  EXPECT_FALSE(RelativeEncoder::Create(map, A, o).ok());
+}
+
+TEST(EncoderFastPath, ErrorsInTheRestOfTheMapAreReported) {
+  // The split is exact, but the rest of the map throws on large inputs: Encode reports it.
+  torch::jit::Module mod("Throwing");
+  mod.register_parameter("W", T(RandomMatrix(4, 2, 41)), false);
+  mod.define(
+      "def forward(self, x):\n"
+      "  h = torch.linear(x, self.W)\n"
+      "  if bool(torch.any(torch.abs(h) > 50.0)):\n"
+      "    h = h.view(-1, 7)\n"
+      "  return h * 2.0\n");
+  auto map = Load(Save(mod));
+  auto enc = RelativeEncoder::Create(map, Matrix(1, 2, std::vector<float>{0.f, 0.f}), {});
+  ASSERT_TRUE(enc.ok()) << enc.status().ToString();
+  EXPECT_TRUE((*enc)->affine_fast_path());
+  auto r = (*enc)->Encode(Matrix(1, 2, std::vector<float>{900.f, -900.f}));
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("invalid"), std::string::npos) << r.status().message();
+}
+
+}  // namespace
+}  // namespace relgeo
