@@ -1,0 +1,202 @@
+// Database: an embedded store of relative representations opened on a directory
+// (no server). RocksDB holds everything (models with their TorchScript bytes,
+// anchor sets, per-model anchor latents, every item's representation, model and
+// payload); each collection's FAISS index is derived from it, saved beside it
+// with the mutation counter and RocksDB sequence number it reflects, and rebuilt
+// on open when missing, corrupt or stale (DESIGN.md §3).
+//
+// A query from any registered model is encoded with that model's own metric map
+// and anchor latents, then searched against items indexed by any other model of
+// the same anchor set: this is cross-model retrieval.
+//
+// Threading: every method is thread-safe. Searches, Gets, Encodes and listings
+// run concurrently (shared lock); mutations are serialised (exclusive lock).
+// Durability: every mutation is one atomic RocksDB WriteBatch written through
+// the WAL before the call returns, so a process crash (even SIGKILL) loses no
+// acknowledged call and never leaves half of one. `sync_writes` also fsyncs the
+// WAL, for power loss.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "relgeo/index.h"
+#include "relgeo/matrix.h"
+#include "relgeo/metric_map.h"
+#include "relgeo/relative_encoder.h"
+#include "relgeo/status.h"
+
+namespace relgeo {
+
+struct DatabaseOptions {
+  bool create_if_missing = true;
+  bool sync_writes = false;  // fsync the WAL on every mutation (power-loss safety)
+  // Save a collection's index after this many mutated items (0 = only on
+  // Close / BulkAdd end / SaveIndexes). Bounds rebuild work after a crash.
+  int64_t index_save_every = 0;
+};
+
+// A name: 1-128 characters of [A-Za-z0-9_.-].
+struct ModelSpec {
+  std::string name;
+  std::string map_bytes;  // serialized TorchScript module (what torch.jit.save writes)
+  OutputDistance distance = OutputDistance::kEuclidean;
+  int64_t latent_dim = 0;      // 0 = inferred from the map
+  std::string encoder_bytes;   // optional TorchScript encoder: raw input -> latent
+  // Optional: attach to an anchor set at registration, in the same WriteBatch.
+  std::string anchor_set;
+  Matrix anchor_latents;  // K x d, in the anchor set's order
+};
+
+struct ModelInfo {
+  std::string name;
+  int64_t latent_dim = 0;
+  int64_t output_dim = 0;
+  OutputDistance distance = OutputDistance::kEuclidean;
+  int64_t map_bytes = 0;
+  bool has_encoder = false;
+  std::vector<std::string> anchor_sets;  // the sets it is attached to
+};
+
+struct AnchorSetInfo {
+  std::string name;
+  std::vector<int64_t> sample_ids;  // K ids, in order
+};
+
+struct CollectionOptions {
+  std::string anchor_set;
+  std::string index = "Flat";  // IndexSpec string
+  int steps = 8;
+  PathMode mode = PathMode::kLength;
+};
+
+struct CollectionInfo {
+  std::string name;
+  CollectionOptions options;
+  int64_t items = 0;           // in RocksDB
+  int64_t indexed = 0;         // in the FAISS index (equal to items)
+  bool index_trained = true;   // false: IVF below its training threshold (exact search)
+  uint64_t version = 0;        // mutation counter (written with every batch)
+  std::string index_state;     // "new", "loaded", "rebuilt (missing|stale|corrupt: ...)"
+};
+
+struct Item {
+  int64_t id = 0;
+  std::string model;                  // the model that indexed it
+  std::vector<float> representation;  // K values, raw (not normalised)
+  std::string payload;
+};
+
+struct SearchParams {
+  int ef_search = 0;  // HNSW; 0 = default
+  int nprobe = 0;     // IVF; 0 = default
+  IdFilter filter;    // optional: keep only ids for which it returns true (over-fetch + filter)
+};
+
+struct SearchResults {
+  int64_t queries = 0, k = 0;
+  std::vector<int64_t> ids;   // queries x k, row-major, -1 where fewer than k items
+  std::vector<float> scores;  // cosine similarities, best first
+  const int64_t* row_ids(int64_t q) const { return ids.data() + q * k; }
+  const float* row_scores(int64_t q) const { return scores.data() + q * k; }
+};
+
+struct BulkProgress {
+  int64_t done = 0;     // items committed (acknowledged) so far
+  int64_t total = -1;   // -1 when the source does not know
+  int64_t batches = 0;  // batches committed
+};
+
+struct BulkStats {
+  int64_t items = 0, batches = 0;
+  double encode_seconds = 0;  // RelativeEncoder
+  double store_seconds = 0;   // building and writing RocksDB WriteBatches
+  double index_seconds = 0;   // FAISS adds (and training)
+  double total_seconds = 0;
+};
+
+struct BulkOptions {
+  int64_t batch_size = 4096;  // items per WriteBatch (memory is O(batch_size * (d + K)))
+  int64_t total = -1;         // for progress reporting
+  // Called after each committed batch; returning false stops (committed batches stay).
+  std::function<bool(const BulkProgress&)> progress;
+};
+
+// Streaming source for BulkAdd: fill up to `max_rows` rows of ids and latents
+// (latents resized to rows x d); return the number of rows, 0 at the end.
+using BatchSource = std::function<Result<int64_t>(int64_t max_rows, std::vector<int64_t>* ids, Matrix* latents)>;
+
+class Database {
+ public:
+  // Opens (creating if allowed) the database in `dir`. Fails with a clear Status
+  // when the directory is held by another handle or process (RocksDB LOCK), is
+  // not a relgeo database, or is corrupt.
+  static Result<std::unique_ptr<Database>> Open(const std::string& dir, const DatabaseOptions& options = {});
+  ~Database();  // Close()s
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  // Saves dirty indexes and closes RocksDB. Further calls fail.
+  Status Close();
+  // Saves every dirty index now.
+  Status SaveIndexes();
+  const std::string& path() const;
+
+  // ---- anchor sets
+  Status CreateAnchorSet(const std::string& name, const std::vector<int64_t>& sample_ids);
+  Status DropAnchorSet(const std::string& name);  // refused while a collection uses it
+  Result<std::vector<AnchorSetInfo>> ListAnchorSets() const;
+
+  // ---- models
+  Status RegisterModel(const ModelSpec& spec);
+  // Attaches (or replaces) a model's K x d anchor latents for an anchor set.
+  Status AttachAnchors(const std::string& model, const std::string& anchor_set, MatrixView anchor_latents);
+  Status DropModel(const std::string& model);  // items it indexed stay
+  Result<std::vector<ModelInfo>> ListModels() const;
+  Result<std::string> ModelEncoderBytes(const std::string& model) const;  // empty when none
+
+  // ---- collections
+  Status CreateCollection(const std::string& name, const CollectionOptions& options);
+  Status DropCollection(const std::string& name);
+  Result<std::vector<CollectionInfo>> ListCollections() const;
+  Result<CollectionInfo> GetCollectionInfo(const std::string& name) const;
+
+  // ---- items
+  // Encodes n x d latents with `model`'s map and its anchors for the collection's
+  // anchor set, stores and indexes them. Existing ids are replaced (upsert).
+  // payloads: empty or n entries.
+  Status Add(const std::string& collection, const std::string& model, const std::vector<int64_t>& ids,
+             MatrixView latents, const std::vector<std::string>& payloads = {});
+  // Stores precomputed representations (n x K) — e.g. from Encode — as if `model` made them.
+  Status AddRepresentations(const std::string& collection, const std::string& model, const std::vector<int64_t>& ids,
+                            MatrixView representations, const std::vector<std::string>& payloads = {});
+  // Streams a whole dataset in batches, one WriteBatch per batch.
+  Result<BulkStats> BulkAdd(const std::string& collection, const std::string& model, const BatchSource& source,
+                            const BulkOptions& options = {});
+  // Convenience: an in-memory matrix streamed batch by batch (ids empty = 0..n-1).
+  Result<BulkStats> BulkAdd(const std::string& collection, const std::string& model, const std::vector<int64_t>& ids,
+                            MatrixView latents, const BulkOptions& options = {});
+  // Returns how many of the ids existed (and are now gone).
+  Result<int64_t> Remove(const std::string& collection, const std::vector<int64_t>& ids);
+  Result<Item> Get(const std::string& collection, int64_t id) const;
+
+  // ---- queries
+  Result<SearchResults> Search(const std::string& collection, const std::string& model, MatrixView latents, int64_t k,
+                               const SearchParams& params = {}) const;
+  Result<SearchResults> SearchRepresentations(const std::string& collection, MatrixView representations, int64_t k,
+                                              const SearchParams& params = {}) const;
+  // n x d latents -> n x K representations with the model's anchors for `anchor_set`.
+  Result<Matrix> Encode(const std::string& model, const std::string& anchor_set, MatrixView latents,
+                        const EncoderOptions& options = {}) const;
+
+  struct Impl;
+
+ private:
+  explicit Database(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace relgeo

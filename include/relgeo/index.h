@@ -1,0 +1,79 @@
+// Vector indexes: one small interface with FAISS behind it (indexes/), chosen by
+// a spec string in FAISS index_factory style. Cosine semantics are handled
+// inside: vectors are L2-normalised on the way in (add and search) and scores
+// are inner products of unit vectors, i.e. cosine similarities in [-1, 1].
+//
+//   "Flat"            exact search (IndexIDMap2 over IndexFlatIP), remove_ids
+//   "HNSW32"          graph search, M = 32 (also "HNSW16,Flat", ...); deletes are
+//                     tombstones, compacted by a rebuild when they exceed 25%
+//   "IVF256,Flat"     inverted lists, nlist = 256 (also ",SQ8", ",PQ16"); trained
+//                     on the data once TrainThreshold() vectors exist, exact
+//                     search until then; remove_ids
+//
+// External ids are stable int64 values chosen by the caller. Thread safety:
+// const methods (Search, Serialize, size) may run concurrently with each other;
+// Add/Remove need exclusive access (the Database serialises them).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "relgeo/matrix.h"
+#include "relgeo/status.h"
+
+namespace relgeo {
+
+struct IndexSpec {
+  enum class Kind { kFlat, kHNSW, kIVF };
+  Kind kind = Kind::kFlat;
+  int hnsw_m = 32;            // HNSW: neighbours per node
+  int ef_construction = 40;   // HNSW: build-time beam width
+  int nlist = 0;              // IVF: number of inverted lists
+  std::string ivf_codec = "Flat";  // IVF: "Flat", "SQ8", "PQ<m>"
+
+  // "Flat", "HNSW32", "HNSW32,Flat", "IVF256,Flat", "IVF1024,SQ8", "IVF256,PQ16".
+  static Result<IndexSpec> Parse(const std::string& spec);
+  std::string ToString() const;
+  // IVF: vectors needed before the index is trained (39 * nlist, FAISS's own
+  // minimum for k-means without a warning; 39 * 256 more for PQ). 0 otherwise.
+  int64_t TrainThreshold() const;
+};
+
+// Per-call search parameters; 0 means "the index default".
+struct IndexSearchParams {
+  int ef_search = 0;  // HNSW beam width (default 64; raised to k when smaller)
+  int nprobe = 0;     // IVF lists visited (default 16)
+};
+
+// Keeps an id when it returns true. Applied by over-fetching and filtering
+// (FAISS 1.7.3 does not honour IDSelector in every index).
+using IdFilter = std::function<bool(int64_t)>;
+
+class VectorIndex {
+ public:
+  static Result<std::unique_ptr<VectorIndex>> Create(const IndexSpec& spec, int64_t dim);
+  // From bytes written by Serialize (a relgeo header plus the FAISS index).
+  static Result<std::unique_ptr<VectorIndex>> Deserialize(const std::string& bytes);
+
+  virtual ~VectorIndex() = default;
+
+  // Adds rows with the given ids, which must not be present already (the
+  // Database removes an id before re-adding it). Rows are normalised inside.
+  virtual Status Add(const int64_t* ids, MatrixView vectors) = 0;
+  // Removes the ids that are present; absent ids are ignored. Returns how many went.
+  virtual Result<int64_t> Remove(const int64_t* ids, int64_t n) = 0;
+  // queries.rows() x k ids (-1 where fewer than k results) and cosine scores, best first.
+  virtual Status Search(MatrixView queries, int64_t k, const IndexSearchParams& params, const IdFilter* filter,
+                        int64_t* out_ids, float* out_scores) const = 0;
+  virtual Result<std::string> Serialize() const = 0;
+
+  virtual int64_t size() const = 0;  // live vectors (tombstones excluded)
+  virtual int64_t dim() const = 0;
+  virtual bool trained() const = 0;  // false: IVF still searching exactly
+  virtual const IndexSpec& spec() const = 0;
+};
+
+}  // namespace relgeo

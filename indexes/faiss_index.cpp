@@ -1,0 +1,539 @@
+// FAISS behind relgeo::VectorIndex (include/relgeo/index.h).
+//
+//   Flat  IndexIDMap2(IndexFlatIP): ids stored by FAISS, remove_ids.
+//   HNSW  IndexHNSWFlat(IP) over internal positions 0..n-1 plus a position -> id
+//         table; FAISS cannot remove from HNSW, so a delete is a tombstone
+//         (position -> -1) filtered at search time, and the graph is rebuilt from
+//         its own stored vectors once tombstones exceed 25% of the positions.
+//   IVF   index_factory("IVFn,<codec>", IP) with add_with_ids / remove_ids; until
+//         TrainThreshold() vectors exist they live in an exact IDMap2(FlatIP)
+//         buffer, which is then used as the k-means training set and moved in.
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexHNSW.h>
+#include <faiss/IndexIDMap.h>
+#include <faiss/IndexIVF.h>
+#include <faiss/impl/AuxIndexStructures.h>
+#include <faiss/impl/FaissException.h>
+#include <faiss/impl/IDSelector.h>
+#include <faiss/impl/io.h>
+#include <faiss/index_factory.h>
+#include <faiss/index_io.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <regex>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "relgeo/index.h"
+
+namespace relgeo {
+namespace {
+
+using idx_t = faiss::Index::idx_t;
+
+template <typename F>
+Status GuardFaiss(const char* what, F&& fn) {
+  try {
+    fn();
+    return Status::OK();
+  } catch (const faiss::FaissException& e) {
+    return Status::Internal(std::string(what) + ": FAISS: " + e.what());
+  } catch (const std::bad_alloc&) {
+    return Status::Internal(std::string(what) + ": out of memory");
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string(what) + ": " + e.what());
+  }
+}
+
+// Row-wise L2 normalisation into a fresh buffer (zero rows stay zero).
+std::vector<float> Normalized(MatrixView m) {
+  std::vector<float> out(m.data(), m.data() + m.size());
+  for (int64_t r = 0; r < m.rows(); ++r) {
+    float* row = out.data() + r * m.cols();
+    double s = 0;
+    for (int64_t c = 0; c < m.cols(); ++c) s += static_cast<double>(row[c]) * row[c];
+    if (s > 0) {
+      const float inv = static_cast<float>(1.0 / std::sqrt(s));
+      for (int64_t c = 0; c < m.cols(); ++c) row[c] *= inv;
+    }
+  }
+  return out;
+}
+
+// ---- byte (de)serialisation helpers ----
+void PutU64(std::string* s, uint64_t v) { s->append(reinterpret_cast<const char*>(&v), 8); }
+void PutBlob(std::string* s, const std::string& b) {
+  PutU64(s, b.size());
+  s->append(b);
+}
+struct Reader {
+  const std::string& s;
+  size_t pos = 0;
+  bool U64(uint64_t* v) {
+    if (pos + 8 > s.size()) return false;
+    std::memcpy(v, s.data() + pos, 8);
+    pos += 8;
+    return true;
+  }
+  bool Blob(std::string* b) {
+    uint64_t n;
+    if (!U64(&n) || n > s.size() - pos) return false;
+    b->assign(s.data() + pos, n);
+    pos += n;
+    return true;
+  }
+};
+
+Result<std::string> FaissBytes(const faiss::Index* index) {
+  faiss::VectorIOWriter w;
+  RELGEO_RETURN_IF_ERROR(GuardFaiss("serialising index", [&] { faiss::write_index(index, &w); }));
+  return std::string(w.data.begin(), w.data.end());
+}
+
+Result<std::unique_ptr<faiss::Index>> FaissFromBytes(const std::string& bytes) {
+  std::unique_ptr<faiss::Index> out;
+  Status s = GuardFaiss("reading index", [&] {
+    faiss::VectorIOReader r;
+    r.data.assign(bytes.begin(), bytes.end());
+    out.reset(faiss::read_index(&r));
+  });
+  if (!s.ok()) return Status::Corruption(s.message());
+  return out;
+}
+
+constexpr char kMagic[] = "RGVI0001";
+std::string Header(const IndexSpec& spec) {
+  std::string out(kMagic, 8);
+  PutBlob(&out, spec.ToString());
+  return out;
+}
+
+// Shared over-fetch + filter loop: `raw(kk, ids, scores)` searches one query for
+// kk candidates; candidates whose id is -1 after `map` (tombstones) or rejected by
+// the filter are skipped; kk doubles until k survive or the index is exhausted.
+template <typename RawSearch, typename MapId>
+void FilteredSearch(int64_t nq, int64_t k, int64_t total, const IdFilter* filter, int64_t extra, RawSearch raw,
+                    MapId map, int64_t* out_ids, float* out_scores) {
+  std::fill(out_ids, out_ids + nq * k, -1);
+  std::fill(out_scores, out_scores + nq * k, -std::numeric_limits<float>::infinity());
+  if (total <= 0 || k <= 0) return;
+  int64_t kk = std::min<int64_t>(total, (filter ? 2 * k + 16 : k) + extra);
+  std::vector<int64_t> pending(nq);
+  for (int64_t i = 0; i < nq; ++i) pending[i] = i;
+  std::vector<idx_t> labels;
+  std::vector<float> dist;
+  while (!pending.empty()) {
+    labels.assign(pending.size() * kk, -1);
+    dist.assign(pending.size() * kk, 0.f);
+    raw(pending, kk, labels.data(), dist.data());
+    std::vector<int64_t> next;
+    for (size_t p = 0; p < pending.size(); ++p) {
+      const int64_t q = pending[p];
+      int64_t got = 0, seen = 0;
+      for (int64_t j = 0; j < kk && got < k; ++j) {
+        const idx_t l = labels[p * kk + j];
+        if (l < 0) continue;
+        ++seen;
+        const int64_t id = map(l);
+        if (id < 0 || (filter && !(*filter)(id))) continue;
+        out_ids[q * k + got] = id;
+        out_scores[q * k + got] = dist[p * kk + j];
+        ++got;
+      }
+      if (got < k && kk < total) next.push_back(q);
+    }
+    pending.swap(next);
+    kk = std::min<int64_t>(total, kk * 2);
+  }
+}
+
+// ---------------------------------------------------------------- Flat
+class FlatIndex : public VectorIndex {
+ public:
+  FlatIndex(const IndexSpec& spec, int64_t dim) : spec_(spec), dim_(dim) {
+    index_ = std::make_unique<faiss::IndexIDMap2>(new faiss::IndexFlatIP(static_cast<int>(dim)));
+    index_->own_fields = true;
+  }
+  FlatIndex(const IndexSpec& spec, std::unique_ptr<faiss::IndexIDMap2> index)
+      : spec_(spec), dim_(index->d), index_(std::move(index)) {}
+
+  Status Add(const int64_t* ids, MatrixView v) override {
+    auto x = Normalized(v);
+    return GuardFaiss("adding to Flat index", [&] { index_->add_with_ids(v.rows(), x.data(), ids); });
+  }
+  Result<int64_t> Remove(const int64_t* ids, int64_t n) override {
+    size_t removed = 0;
+    faiss::IDSelectorBatch sel(n, ids);
+    RELGEO_RETURN_IF_ERROR(GuardFaiss("removing from Flat index", [&] { removed = index_->remove_ids(sel); }));
+    return static_cast<int64_t>(removed);
+  }
+  Status Search(MatrixView q, int64_t k, const IndexSearchParams&, const IdFilter* filter, int64_t* out_ids,
+                float* out_scores) const override {
+    auto x = Normalized(q);
+    return GuardFaiss("searching Flat index", [&] {
+      FilteredSearch(
+          q.rows(), k, index_->ntotal, filter, 0,
+          [&](const std::vector<int64_t>& rows, int64_t kk, idx_t* l, float* d) {
+            if (rows.size() == static_cast<size_t>(q.rows())) {
+              index_->search(q.rows(), x.data(), kk, d, l);
+            } else {
+              for (size_t i = 0; i < rows.size(); ++i)
+                index_->search(1, x.data() + rows[i] * dim_, kk, d + i * kk, l + i * kk);
+            }
+          },
+          [](idx_t l) { return static_cast<int64_t>(l); }, out_ids, out_scores);
+    });
+  }
+  Result<std::string> Serialize() const override {
+    std::string out = Header(spec_);
+    RELGEO_ASSIGN_OR_RETURN(std::string blob, FaissBytes(index_.get()));
+    PutBlob(&out, blob);
+    return out;
+  }
+  int64_t size() const override { return index_->ntotal; }
+  int64_t dim() const override { return dim_; }
+  bool trained() const override { return true; }
+  const IndexSpec& spec() const override { return spec_; }
+
+ private:
+  IndexSpec spec_;
+  int64_t dim_;
+  std::unique_ptr<faiss::IndexIDMap2> index_;
+};
+
+// ---------------------------------------------------------------- HNSW
+class HnswIndex : public VectorIndex {
+ public:
+  HnswIndex(const IndexSpec& spec, int64_t dim) : spec_(spec), dim_(dim) { index_ = Fresh(); }
+
+  std::unique_ptr<faiss::IndexHNSWFlat> Fresh() const {
+    auto idx = std::make_unique<faiss::IndexHNSWFlat>(static_cast<int>(dim_), spec_.hnsw_m, faiss::METRIC_INNER_PRODUCT);
+    idx->hnsw.efConstruction = spec_.ef_construction;
+    return idx;
+  }
+
+  static Result<std::unique_ptr<VectorIndex>> Load(const IndexSpec& spec, Reader& r) {
+    std::string blob, table;
+    if (!r.Blob(&blob) || !r.Blob(&table) || table.size() % 8 != 0) return Status::Corruption("truncated HNSW index");
+    RELGEO_ASSIGN_OR_RETURN(auto raw, FaissFromBytes(blob));
+    auto* h = dynamic_cast<faiss::IndexHNSWFlat*>(raw.get());
+    if (!h) return Status::Corruption("index file does not hold an HNSW index");
+    auto out = std::make_unique<HnswIndex>(spec, h->d);
+    raw.release();
+    out->index_.reset(h);
+    out->pos_to_id_.resize(table.size() / 8);
+    std::memcpy(out->pos_to_id_.data(), table.data(), table.size());
+    if (static_cast<int64_t>(out->pos_to_id_.size()) != h->ntotal) return Status::Corruption("HNSW id table size mismatch");
+    for (size_t p = 0; p < out->pos_to_id_.size(); ++p)
+      if (out->pos_to_id_[p] >= 0 && !out->id_to_pos_.emplace(out->pos_to_id_[p], p).second)
+        return Status::Corruption("HNSW id table has a duplicate id");
+    return std::unique_ptr<VectorIndex>(std::move(out));
+  }
+
+  Status Add(const int64_t* ids, MatrixView v) override {
+    auto x = Normalized(v);
+    const int64_t base = index_->ntotal;
+    RELGEO_RETURN_IF_ERROR(GuardFaiss("adding to HNSW index", [&] { index_->add(v.rows(), x.data()); }));
+    for (int64_t i = 0; i < v.rows(); ++i) {
+      pos_to_id_.push_back(ids[i]);
+      id_to_pos_[ids[i]] = base + i;
+    }
+    return Status::OK();
+  }
+
+  Result<int64_t> Remove(const int64_t* ids, int64_t n) override {
+    int64_t removed = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      auto it = id_to_pos_.find(ids[i]);
+      if (it == id_to_pos_.end()) continue;
+      pos_to_id_[it->second] = -1;
+      id_to_pos_.erase(it);
+      ++removed;
+    }
+    const int64_t tomb = static_cast<int64_t>(pos_to_id_.size() - id_to_pos_.size());
+    if (tomb > 0 && tomb * 4 > static_cast<int64_t>(pos_to_id_.size())) RELGEO_RETURN_IF_ERROR(Compact());
+    return removed;
+  }
+
+  // Rebuilds the graph from the live vectors it stores (drops tombstones).
+  Status Compact() {
+    std::vector<float> x;
+    std::vector<int64_t> ids;
+    x.reserve(id_to_pos_.size() * dim_);
+    const auto* flat = dynamic_cast<const faiss::IndexFlat*>(index_->storage);
+    if (!flat) return Status::Internal("HNSW storage is not flat");
+    const float* xb = flat->get_xb();
+    for (size_t p = 0; p < pos_to_id_.size(); ++p) {
+      if (pos_to_id_[p] < 0) continue;
+      ids.push_back(pos_to_id_[p]);
+      x.insert(x.end(), xb + p * dim_, xb + (p + 1) * dim_);
+    }
+    auto fresh = Fresh();
+    RELGEO_RETURN_IF_ERROR(GuardFaiss("rebuilding HNSW index", [&] { fresh->add(ids.size(), x.data()); }));
+    index_ = std::move(fresh);
+    pos_to_id_ = ids;
+    id_to_pos_.clear();
+    for (size_t p = 0; p < ids.size(); ++p) id_to_pos_[ids[p]] = p;
+    return Status::OK();
+  }
+
+  Status Search(MatrixView q, int64_t k, const IndexSearchParams& params, const IdFilter* filter, int64_t* out_ids,
+                float* out_scores) const override {
+    auto x = Normalized(q);
+    const int64_t tomb = static_cast<int64_t>(pos_to_id_.size() - id_to_pos_.size());
+    return GuardFaiss("searching HNSW index", [&] {
+      FilteredSearch(
+          q.rows(), k, index_->ntotal, filter, std::min<int64_t>(tomb, 4 * k),
+          [&](const std::vector<int64_t>& rows, int64_t kk, idx_t* l, float* d) {
+            faiss::SearchParametersHNSW sp;
+            sp.efSearch = static_cast<int>(std::max<int64_t>(params.ef_search > 0 ? params.ef_search : 64, kk));
+            if (rows.size() == static_cast<size_t>(q.rows())) {
+              index_->search(q.rows(), x.data(), kk, d, l, &sp);
+            } else {
+              for (size_t i = 0; i < rows.size(); ++i)
+                index_->search(1, x.data() + rows[i] * dim_, kk, d + i * kk, l + i * kk, &sp);
+            }
+          },
+          [&](idx_t l) { return l < static_cast<idx_t>(pos_to_id_.size()) ? pos_to_id_[l] : int64_t{-1}; }, out_ids,
+          out_scores);
+    });
+  }
+
+  Result<std::string> Serialize() const override {
+    std::string out = Header(spec_);
+    RELGEO_ASSIGN_OR_RETURN(std::string blob, FaissBytes(index_.get()));
+    PutBlob(&out, blob);
+    PutBlob(&out, std::string(reinterpret_cast<const char*>(pos_to_id_.data()), pos_to_id_.size() * 8));
+    return out;
+  }
+  int64_t size() const override { return static_cast<int64_t>(id_to_pos_.size()); }
+  int64_t dim() const override { return dim_; }
+  bool trained() const override { return true; }
+  const IndexSpec& spec() const override { return spec_; }
+
+ private:
+  IndexSpec spec_;
+  int64_t dim_;
+  std::unique_ptr<faiss::IndexHNSWFlat> index_;
+  std::vector<int64_t> pos_to_id_;                 // -1: tombstone
+  std::unordered_map<int64_t, int64_t> id_to_pos_;  // live ids only
+};
+
+// ---------------------------------------------------------------- IVF
+class IvfIndex : public VectorIndex {
+ public:
+  IvfIndex(const IndexSpec& spec, int64_t dim) : spec_(spec), dim_(dim) {
+    buffer_ = std::make_unique<faiss::IndexIDMap2>(new faiss::IndexFlatIP(static_cast<int>(dim)));
+    buffer_->own_fields = true;
+  }
+
+  static Result<std::unique_ptr<VectorIndex>> Load(const IndexSpec& spec, Reader& r) {
+    uint64_t trained = 0;
+    std::string blob;
+    if (!r.U64(&trained) || !r.Blob(&blob)) return Status::Corruption("truncated IVF index");
+    RELGEO_ASSIGN_OR_RETURN(auto raw, FaissFromBytes(blob));
+    auto out = std::make_unique<IvfIndex>(spec, raw->d);
+    if (trained) {
+      auto* ivf = dynamic_cast<faiss::IndexIVF*>(raw.get());
+      if (!ivf) return Status::Corruption("index file does not hold an IVF index");
+      raw.release();
+      out->ivf_.reset(ivf);
+      out->buffer_.reset();
+    } else {
+      auto* b = dynamic_cast<faiss::IndexIDMap2*>(raw.get());
+      if (!b) return Status::Corruption("index file does not hold an IVF training buffer");
+      raw.release();
+      out->buffer_.reset(b);
+    }
+    return std::unique_ptr<VectorIndex>(std::move(out));
+  }
+
+  Status Add(const int64_t* ids, MatrixView v) override {
+    auto x = Normalized(v);
+    if (ivf_) return GuardFaiss("adding to IVF index", [&] { ivf_->add_with_ids(v.rows(), x.data(), ids); });
+    RELGEO_RETURN_IF_ERROR(GuardFaiss("adding to IVF buffer", [&] { buffer_->add_with_ids(v.rows(), x.data(), ids); }));
+    if (buffer_->ntotal >= spec_.TrainThreshold()) return Train();
+    return Status::OK();
+  }
+
+  Status Train() {
+    std::unique_ptr<faiss::Index> made;
+    const std::string factory = "IVF" + std::to_string(spec_.nlist) + "," + spec_.ivf_codec;
+    RELGEO_RETURN_IF_ERROR(GuardFaiss("creating IVF index", [&] {
+      made.reset(faiss::index_factory(static_cast<int>(dim_), factory.c_str(), faiss::METRIC_INNER_PRODUCT));
+    }));
+    auto* ivf = dynamic_cast<faiss::IndexIVF*>(made.get());
+    if (!ivf) return Status::Internal("index_factory did not build an IVF index for " + factory);
+    const auto* flat = dynamic_cast<const faiss::IndexFlat*>(buffer_->index);
+    const float* xb = flat->get_xb();
+    const int64_t n = buffer_->ntotal;
+    // k-means on at most 256 points per list (FAISS's own cap), a strided sample.
+    const int64_t max_train = std::min<int64_t>(n, int64_t{256} * spec_.nlist);
+    std::vector<float> sample;
+    const float* train_x = xb;
+    if (max_train < n) {
+      sample.resize(max_train * dim_);
+      for (int64_t i = 0; i < max_train; ++i) {
+        const int64_t src = i * n / max_train;
+        std::memcpy(sample.data() + i * dim_, xb + src * dim_, dim_ * sizeof(float));
+      }
+      train_x = sample.data();
+    }
+    RELGEO_RETURN_IF_ERROR(GuardFaiss("training IVF index", [&] {
+      ivf->cp.verbose = false;
+      ivf->verbose = false;
+      ivf->train(max_train, train_x);
+      ivf->add_with_ids(n, xb, buffer_->id_map.data());
+    }));
+    made.release();
+    ivf_.reset(ivf);
+    buffer_.reset();
+    return Status::OK();
+  }
+
+  Result<int64_t> Remove(const int64_t* ids, int64_t n) override {
+    size_t removed = 0;
+    faiss::IDSelectorBatch sel(n, ids);
+    RELGEO_RETURN_IF_ERROR(GuardFaiss("removing from IVF index", [&] {
+      removed = ivf_ ? ivf_->remove_ids(sel) : buffer_->remove_ids(sel);
+    }));
+    return static_cast<int64_t>(removed);
+  }
+
+  Status Search(MatrixView q, int64_t k, const IndexSearchParams& params, const IdFilter* filter, int64_t* out_ids,
+                float* out_scores) const override {
+    auto x = Normalized(q);
+    const faiss::Index* idx = ivf_ ? static_cast<const faiss::Index*>(ivf_.get()) : buffer_.get();
+    return GuardFaiss("searching IVF index", [&] {
+      faiss::SearchParametersIVF sp;
+      sp.nprobe = static_cast<size_t>(std::min(params.nprobe > 0 ? params.nprobe : 16, std::max(spec_.nlist, 1)));
+      FilteredSearch(
+          q.rows(), k, idx->ntotal, filter, 0,
+          [&](const std::vector<int64_t>& rows, int64_t kk, idx_t* l, float* d) {
+            const faiss::SearchParameters* p = ivf_ ? &sp : nullptr;
+            if (rows.size() == static_cast<size_t>(q.rows())) {
+              idx->search(q.rows(), x.data(), kk, d, l, p);
+            } else {
+              for (size_t i = 0; i < rows.size(); ++i)
+                idx->search(1, x.data() + rows[i] * dim_, kk, d + i * kk, l + i * kk, p);
+            }
+          },
+          [](idx_t l) { return static_cast<int64_t>(l); }, out_ids, out_scores);
+    });
+  }
+
+  Result<std::string> Serialize() const override {
+    std::string out = Header(spec_);
+    PutU64(&out, ivf_ ? 1 : 0);
+    RELGEO_ASSIGN_OR_RETURN(std::string blob,
+                            FaissBytes(ivf_ ? static_cast<const faiss::Index*>(ivf_.get()) : buffer_.get()));
+    PutBlob(&out, blob);
+    return out;
+  }
+  int64_t size() const override { return ivf_ ? ivf_->ntotal : buffer_->ntotal; }
+  int64_t dim() const override { return dim_; }
+  bool trained() const override { return ivf_ != nullptr; }
+  const IndexSpec& spec() const override { return spec_; }
+
+ private:
+  IndexSpec spec_;
+  int64_t dim_;
+  std::unique_ptr<faiss::IndexIDMap2> buffer_;  // until trained
+  std::unique_ptr<faiss::IndexIVF> ivf_;
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------- IndexSpec
+Result<IndexSpec> IndexSpec::Parse(const std::string& text) {
+  IndexSpec s;
+  std::smatch m;
+  static const std::regex flat("^\\s*Flat\\s*$", std::regex::icase);
+  static const std::regex hnsw("^\\s*HNSW(\\d+)(,\\s*Flat)?\\s*$", std::regex::icase);
+  static const std::regex ivf("^\\s*IVF(\\d+)(,\\s*(Flat|SQ8|PQ\\d+))?\\s*$", std::regex::icase);
+  auto bad = [&](const std::string& why) {
+    return Status::InvalidArgument("index spec '" + text + "': " + why +
+                                   " (expected Flat, HNSW<M>[,Flat] or IVF<nlist>[,Flat|SQ8|PQ<m>])");
+  };
+  if (std::regex_match(text, flat)) {
+    s.kind = Kind::kFlat;
+  } else if (std::regex_match(text, m, hnsw)) {
+    s.kind = Kind::kHNSW;
+    if (m[1].length() > 4) return bad("M out of range");
+    s.hnsw_m = std::stoi(m[1]);
+    if (s.hnsw_m < 2 || s.hnsw_m > 256) return bad("M must be in [2, 256]");
+  } else if (std::regex_match(text, m, ivf)) {
+    s.kind = Kind::kIVF;
+    if (m[1].length() > 7) return bad("nlist out of range");
+    s.nlist = std::stoi(m[1]);
+    if (s.nlist < 1 || s.nlist > (1 << 20)) return bad("nlist must be in [1, 1048576]");
+    if (m[3].matched) {
+      std::string c = m[3];
+      std::transform(c.begin(), c.end(), c.begin(), ::toupper);
+      s.ivf_codec = c == "FLAT" ? "Flat" : c;
+    }
+  } else {
+    return bad("not understood");
+  }
+  return s;
+}
+
+std::string IndexSpec::ToString() const {
+  switch (kind) {
+    case Kind::kFlat: return "Flat";
+    case Kind::kHNSW: return "HNSW" + std::to_string(hnsw_m);
+    case Kind::kIVF: return "IVF" + std::to_string(nlist) + "," + ivf_codec;
+  }
+  return "?";
+}
+
+int64_t IndexSpec::TrainThreshold() const {
+  if (kind != Kind::kIVF) return 0;
+  int64_t t = int64_t{39} * nlist;
+  if (ivf_codec.rfind("PQ", 0) == 0) t = std::max<int64_t>(t, 39 * 256);
+  return t;
+}
+
+// ---------------------------------------------------------------- factory
+Result<std::unique_ptr<VectorIndex>> VectorIndex::Create(const IndexSpec& spec, int64_t dim) {
+  if (dim <= 0 || dim > (1 << 20)) return Status::InvalidArgument("index dimension must be positive");
+  if (spec.kind == IndexSpec::Kind::kIVF && spec.ivf_codec.rfind("PQ", 0) == 0) {
+    const int m = std::stoi(spec.ivf_codec.substr(2));
+    if (m <= 0 || dim % m != 0)
+      return Status::InvalidArgument("index spec " + spec.ToString() + ": PQ m must divide the dimension " +
+                                     std::to_string(dim));
+  }
+  switch (spec.kind) {
+    case IndexSpec::Kind::kFlat: return std::unique_ptr<VectorIndex>(new FlatIndex(spec, dim));
+    case IndexSpec::Kind::kHNSW: return std::unique_ptr<VectorIndex>(new HnswIndex(spec, dim));
+    case IndexSpec::Kind::kIVF: return std::unique_ptr<VectorIndex>(new IvfIndex(spec, dim));
+  }
+  return Status::Internal("unknown index kind");
+}
+
+Result<std::unique_ptr<VectorIndex>> VectorIndex::Deserialize(const std::string& bytes) {
+  if (bytes.size() < 8 || bytes.compare(0, 8, kMagic, 8) != 0) return Status::Corruption("not a relgeo index (bad magic)");
+  Reader r{bytes, 8};
+  std::string spec_text;
+  if (!r.Blob(&spec_text)) return Status::Corruption("truncated index header");
+  auto spec = IndexSpec::Parse(spec_text);
+  if (!spec.ok()) return Status::Corruption("index header: " + spec.status().message());
+  switch (spec->kind) {
+    case IndexSpec::Kind::kFlat: {
+      std::string blob;
+      if (!r.Blob(&blob)) return Status::Corruption("truncated Flat index");
+      RELGEO_ASSIGN_OR_RETURN(auto raw, FaissFromBytes(blob));
+      auto* m = dynamic_cast<faiss::IndexIDMap2*>(raw.get());
+      if (!m || !dynamic_cast<faiss::IndexFlatIP*>(m->index)) return Status::Corruption("index file does not hold a Flat index");
+      raw.release();
+      return std::unique_ptr<VectorIndex>(new FlatIndex(*spec, std::unique_ptr<faiss::IndexIDMap2>(m)));
+    }
+    case IndexSpec::Kind::kHNSW: return HnswIndex::Load(*spec, r);
+    case IndexSpec::Kind::kIVF: return IvfIndex::Load(*spec, r);
+  }
+  return Status::Corruption("unknown index kind");
+}
+
+}  // namespace relgeo

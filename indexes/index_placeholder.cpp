@@ -1,2 +1,0 @@
-// Filled by the database issue.
-namespace relgeo { void IndexesLinkAnchor() {} }

@@ -1,0 +1,186 @@
+#include "store/store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/iterator.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/write_batch.h>
+
+#include <filesystem>
+#include <system_error>
+
+namespace relgeo::store {
+namespace {
+
+constexpr char kFormatKey[] = "F";
+constexpr char kFormatValue[] = "relgeo-db 1";
+
+void PutBe32(std::string* s, uint32_t v) {
+  for (int i = 3; i >= 0; --i) s->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+void PutBe64(std::string* s, uint64_t v) {
+  for (int i = 7; i >= 0; --i) s->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+Status FromRocks(const rocksdb::Status& s, const std::string& context) {
+  if (s.ok()) return Status::OK();
+  const std::string msg = context + ": " + s.ToString();
+  if (s.IsCorruption()) return Status::Corruption(msg);
+  if (s.IsNotFound()) return Status::NotFound(msg);
+  if (s.IsInvalidArgument()) return Status::InvalidArgument(msg);
+  if (s.IsIOError()) return Status::IOError(msg);
+  return Status::Internal(msg);
+}
+
+}  // namespace
+
+std::string ItemPrefix(uint32_t cid) {
+  std::string k = "I";
+  PutBe32(&k, cid);
+  return k;
+}
+std::string ItemKey(uint32_t cid, int64_t id) {
+  std::string k = ItemPrefix(cid);
+  PutBe64(&k, static_cast<uint64_t>(id) ^ (uint64_t{1} << 63));
+  return k;
+}
+int64_t ItemIdFromKey(const std::string& key) {
+  uint64_t v = 0;
+  for (size_t i = key.size() - 8; i < key.size(); ++i) v = (v << 8) | static_cast<uint8_t>(key[i]);
+  return static_cast<int64_t>(v ^ (uint64_t{1} << 63));
+}
+std::string StateKey(uint32_t cid) {
+  std::string k = "V";
+  PutBe32(&k, cid);
+  return k;
+}
+std::string AnchorLatentsKey(const std::string& model, const std::string& set) {
+  return "L" + model + std::string(1, '\0') + set;
+}
+
+struct WriteBatch::Impl {
+  rocksdb::WriteBatch batch;
+};
+WriteBatch::WriteBatch() : impl_(std::make_unique<Impl>()) {}
+WriteBatch::~WriteBatch() = default;
+void WriteBatch::Put(const std::string& key, const std::string& value) { impl_->batch.Put(key, value); }
+void WriteBatch::Delete(const std::string& key) { impl_->batch.Delete(key); }
+void WriteBatch::DeleteRange(const std::string& b, const std::string& e) { impl_->batch.DeleteRange(b, e); }
+size_t WriteBatch::bytes() const { return impl_->batch.GetDataSize(); }
+
+struct Store::Impl {
+  std::unique_ptr<rocksdb::DB> db;
+  rocksdb::WriteOptions write_options;
+  std::string dir;
+};
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::~Store() { (void)Close(); }
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, bool create_if_missing, bool sync_writes) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const bool exists = fs::exists(dir, ec);
+  if (exists && !fs::is_directory(dir, ec))
+    return Status::InvalidArgument("'" + dir + "' exists and is not a directory");
+  const bool has_current = fs::exists(fs::path(dir) / "CURRENT", ec);
+  if (!has_current) {
+    if (exists && !fs::is_empty(dir, ec))
+      return Status::InvalidArgument("'" + dir + "' is a non-empty directory that is not a relgeo database (no CURRENT file)");
+    if (!create_if_missing) return Status::NotFound("no database in '" + dir + "'");
+  }
+  rocksdb::Options opts;
+  opts.create_if_missing = create_if_missing;
+  opts.paranoid_checks = true;
+  opts.max_background_jobs = 2;
+  opts.write_buffer_size = 64 << 20;
+  opts.compression = rocksdb::kNoCompression;  // float vectors barely compress
+  opts.info_log_level = rocksdb::WARN_LEVEL;
+  opts.keep_log_file_num = 2;
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(opts, dir, &raw);
+  if (!s.ok()) {
+    const std::string m = s.ToString();
+    if (s.IsIOError() && (m.find("lock") != std::string::npos || m.find("LOCK") != std::string::npos))
+      return Status::FailedPrecondition("database '" + dir +
+                                        "' is already open (its LOCK is held by this or another process): " + m);
+    if (s.IsCorruption()) return Status::Corruption("database '" + dir + "' is corrupt: " + m);
+    return FromRocks(s, "opening database '" + dir + "'");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->db.reset(raw);
+  impl->write_options.sync = sync_writes;
+  impl->dir = dir;
+  std::unique_ptr<Store> store(new Store(std::move(impl)));
+  RELGEO_ASSIGN_OR_RETURN(auto marker, store->Get(kFormatKey));
+  if (!marker) {
+    // A fresh database has no keys at all; anything else is someone else's RocksDB.
+    bool empty = true;
+    RELGEO_RETURN_IF_ERROR(store->Scan("", [&](const std::string&, const std::string&) {
+      empty = false;
+      return false;
+    }));
+    if (!empty) return Status::Corruption("'" + dir + "' is a RocksDB database but not a relgeo one (no format marker)");
+    WriteBatch b;
+    b.Put(kFormatKey, kFormatValue);
+    RELGEO_RETURN_IF_ERROR(store->Write(b));
+  } else if (*marker != kFormatValue) {
+    return Status::Corruption("'" + dir + "' has an unknown relgeo format '" + *marker + "'");
+  }
+  return store;
+}
+
+Result<std::optional<std::string>> Store::Get(const std::string& key) const {
+  if (!impl_->db) return Status::FailedPrecondition("database is closed");
+  std::string v;
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), key, &v);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  RELGEO_RETURN_IF_ERROR(FromRocks(s, "reading"));
+  return std::optional<std::string>(std::move(v));
+}
+
+Result<std::vector<std::optional<std::string>>> Store::MultiGet(const std::vector<std::string>& keys) const {
+  if (!impl_->db) return Status::FailedPrecondition("database is closed");
+  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+  std::vector<std::string> values;
+  std::vector<rocksdb::Status> st = impl_->db->MultiGet(rocksdb::ReadOptions(), slices, &values);
+  std::vector<std::optional<std::string>> out(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (st[i].IsNotFound()) continue;
+    RELGEO_RETURN_IF_ERROR(FromRocks(st[i], "reading"));
+    out[i] = std::move(values[i]);
+  }
+  return out;
+}
+
+Status Store::Write(WriteBatch& batch) {
+  if (!impl_->db) return Status::FailedPrecondition("database is closed");
+  return FromRocks(impl_->db->Write(impl_->write_options, &batch.impl().batch), "writing");
+}
+
+Status Store::Scan(const std::string& prefix,
+                   const std::function<bool(const std::string&, const std::string&)>& fn) const {
+  if (!impl_->db) return Status::FailedPrecondition("database is closed");
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (!fn(it->key().ToString(), it->value().ToString())) break;
+  }
+  return FromRocks(it->status(), "scanning");
+}
+
+uint64_t Store::LatestSequence() const { return impl_->db ? impl_->db->GetLatestSequenceNumber() : 0; }
+
+Status Store::Close() {
+  if (!impl_->db) return Status::OK();
+  rocksdb::Status s = impl_->db->Close();
+  impl_->db.reset();
+  return FromRocks(s, "closing database");
+}
+
+}  // namespace relgeo::store
