@@ -1,0 +1,240 @@
+// A minimal raster line plot written as PNG with stb_image_write; text comes
+// from stb_easy_font (a tiny built-in bitmap font emitted as quads).
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb/stb_image_write.h>
+#include <stb/stb_easy_font.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <set>
+#include <vector>
+
+#include "relgeo/plot.h"
+
+namespace relgeo {
+namespace {
+
+struct Rgb {
+  uint8_t r, g, b;
+};
+
+const Rgb kPalette[] = {{214, 39, 40},  {31, 119, 180}, {44, 160, 44},  {255, 127, 14},
+                        {127, 127, 127}, {148, 103, 189}, {140, 86, 75},  {23, 190, 207}};
+
+class Canvas {
+ public:
+  Canvas(int w, int h) : w_(w), h_(h), px_(static_cast<size_t>(w) * h * 3, 255) {}
+  int w() const { return w_; }
+  int h() const { return h_; }
+  const uint8_t* data() const { return px_.data(); }
+
+  void Blend(int x, int y, Rgb c, double a) {
+    if (x < 0 || y < 0 || x >= w_ || y >= h_ || a <= 0) return;
+    a = std::min(1.0, a);
+    uint8_t* p = &px_[(static_cast<size_t>(y) * w_ + x) * 3];
+    p[0] = static_cast<uint8_t>(std::lround(p[0] * (1 - a) + c.r * a));
+    p[1] = static_cast<uint8_t>(std::lround(p[1] * (1 - a) + c.g * a));
+    p[2] = static_cast<uint8_t>(std::lround(p[2] * (1 - a) + c.b * a));
+  }
+  void FillRect(double x0, double y0, double x1, double y1, Rgb c, double a = 1) {
+    for (int y = static_cast<int>(std::floor(std::min(y0, y1))); y < static_cast<int>(std::ceil(std::max(y0, y1))); ++y)
+      for (int x = static_cast<int>(std::floor(std::min(x0, x1))); x < static_cast<int>(std::ceil(std::max(x0, x1))); ++x)
+        Blend(x, y, c, a);
+  }
+  // Anti-aliased thick line: coverage from the distance of each pixel centre to the segment.
+  void Line(double x0, double y0, double x1, double y1, Rgb c, double width) {
+    const double r = width / 2;
+    const int xa = static_cast<int>(std::floor(std::min(x0, x1) - r - 1)), xb = static_cast<int>(std::ceil(std::max(x0, x1) + r + 1));
+    const int ya = static_cast<int>(std::floor(std::min(y0, y1) - r - 1)), yb = static_cast<int>(std::ceil(std::max(y0, y1) + r + 1));
+    const double dx = x1 - x0, dy = y1 - y0, len2 = dx * dx + dy * dy;
+    for (int y = ya; y <= yb; ++y)
+      for (int x = xa; x <= xb; ++x) {
+        const double px = x + 0.5, py = y + 0.5;
+        double t = len2 > 0 ? ((px - x0) * dx + (py - y0) * dy) / len2 : 0;
+        t = std::clamp(t, 0.0, 1.0);
+        const double ex = px - (x0 + t * dx), ey = py - (y0 + t * dy);
+        const double d = std::sqrt(ex * ex + ey * ey);
+        Blend(x, y, c, std::clamp(r + 0.5 - d, 0.0, 1.0));
+      }
+  }
+  void Disc(double cx, double cy, double rad, Rgb c) {
+    for (int y = static_cast<int>(cy - rad - 1); y <= static_cast<int>(cy + rad + 1); ++y)
+      for (int x = static_cast<int>(cx - rad - 1); x <= static_cast<int>(cx + rad + 1); ++x) {
+        const double d = std::hypot(x + 0.5 - cx, y + 0.5 - cy);
+        Blend(x, y, c, std::clamp(rad + 0.5 - d, 0.0, 1.0));
+      }
+  }
+  // Text at (x, y) = top-left, scaled; vertical = rotated 90 degrees counter-clockwise
+  // (reads bottom to top, (x, y) is then the bottom-left).
+  void Text(double x, double y, const std::string& s, Rgb c, double scale, bool vertical = false) {
+    std::vector<char> buf(s.size() * 300 + 64);
+    std::string copy = s;
+    const int quads = stb_easy_font_print(0, 0, copy.data(), nullptr, buf.data(), static_cast<int>(buf.size()));
+    const float* v = reinterpret_cast<const float*>(buf.data());
+    for (int q = 0; q < quads; ++q) {
+      const float* a = v + q * 16;  // 4 vertices x (x, y, z, color)
+      const double qx0 = a[0], qy0 = a[1], qx1 = a[8], qy1 = a[9];
+      if (!vertical) FillRect(x + qx0 * scale, y + qy0 * scale, x + qx1 * scale, y + qy1 * scale, c);
+      else FillRect(x + qy0 * scale, y - qx0 * scale, x + qy1 * scale, y - qx1 * scale, c);
+    }
+  }
+  static double TextWidth(const std::string& s, double scale) {
+    std::string copy = s;
+    return stb_easy_font_width(copy.data()) * scale;
+  }
+
+ private:
+  int w_, h_;
+  std::vector<uint8_t> px_;
+};
+
+std::string Fmt(double v) {
+  char b[32];
+  if (std::abs(v - std::round(v)) < 1e-9 && std::abs(v) < 1e7) std::snprintf(b, sizeof b, "%.0f", v);
+  else std::snprintf(b, sizeof b, "%.2g", v);
+  std::string s = b;
+  if (std::abs(v) < 1 && std::abs(v) > 0) {
+    std::snprintf(b, sizeof b, "%.2f", v);
+    s = b;
+  }
+  return s;
+}
+
+double NiceStep(double range, int target) {
+  const double raw = range / std::max(1, target);
+  const double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  for (double m : {1.0, 2.0, 2.5, 5.0, 10.0})
+    if (m * mag >= raw) return m * mag;
+  return 10 * mag;
+}
+
+}  // namespace
+
+Status WritePlotPng(const std::string& path, const LinePlot& p) {
+  if (p.series.empty()) return Status::InvalidArgument("plot has no series");
+  if (p.width < 200 || p.height < 150 || p.width > 8000 || p.height > 8000)
+    return Status::InvalidArgument("plot size out of range");
+  double xmin = p.x_min, xmax = p.x_max, ymin = p.y_min, ymax = p.y_max;
+  std::set<double> xs;
+  double dxmin = 1e300, dxmax = -1e300, dymin = 1e300, dymax = -1e300;
+  for (const auto& s : p.series) {
+    if (s.x.size() != s.y.size() || (!s.band.empty() && s.band.size() != s.x.size()))
+      return Status::InvalidArgument("series '" + s.name + "': x, y (and band) must have equal lengths");
+    for (size_t i = 0; i < s.x.size(); ++i) {
+      if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) return Status::InvalidArgument("series '" + s.name + "' has a non-finite value");
+      if (p.log_x && s.x[i] <= 0) return Status::InvalidArgument("log x axis needs positive x values");
+      xs.insert(s.x[i]);
+      const double b = s.band.empty() ? 0 : s.band[i];
+      dxmin = std::min(dxmin, s.x[i]);
+      dxmax = std::max(dxmax, s.x[i]);
+      dymin = std::min(dymin, s.y[i] - b);
+      dymax = std::max(dymax, s.y[i] + b);
+    }
+  }
+  if (xs.empty()) return Status::InvalidArgument("plot has no points");
+  if (xmin >= xmax) {
+    xmin = dxmin;
+    xmax = dxmax;
+    if (xmin == xmax) {
+      xmin = p.log_x ? xmin / 2 : xmin - 1;
+      xmax = p.log_x ? xmax * 2 : xmax + 1;
+    }
+  }
+  if (ymin >= ymax) {
+    ymin = dymin;
+    ymax = dymax;
+    const double pad = ymax > ymin ? 0.05 * (ymax - ymin) : 1;
+    ymin -= pad;
+    ymax += pad;
+  }
+  Canvas c(p.width, p.height);
+  const double scale = 2.0;  // text scale (stb_easy_font glyphs are ~7 px tall)
+  const double L = 100, R = p.width - 190, T = 60, B = p.height - 80;
+  auto fx = [&](double x) {
+    const double t = p.log_x ? (std::log(x) - std::log(xmin)) / (std::log(xmax) - std::log(xmin)) : (x - xmin) / (xmax - xmin);
+    const double pad = 0.03 * (R - L);
+    return L + pad + t * (R - L - 2 * pad);
+  };
+  auto fy = [&](double y) { return B - (std::clamp(y, ymin, ymax) - ymin) / (ymax - ymin) * (B - T); };
+  const Rgb black{0, 0, 0}, grid{225, 225, 225}, dark{60, 60, 60};
+
+  // Grid, ticks and labels.
+  const double ystep = NiceStep(ymax - ymin, 6);
+  for (double y = std::ceil(ymin / ystep - 1e-9) * ystep; y <= ymax + 1e-9; y += ystep) {
+    c.Line(L, fy(y), R, fy(y), grid, 1);
+    c.Line(L - 6, fy(y), L, fy(y), black, 1.5);
+    const std::string s = Fmt(std::abs(y) < 1e-12 ? 0 : y);
+    c.Text(L - 10 - Canvas::TextWidth(s, scale), fy(y) - 6, s, dark, scale);
+  }
+  std::vector<double> xticks;
+  if (p.log_x || xs.size() <= 12) {
+    xticks.assign(xs.begin(), xs.end());
+  } else {
+    const double st = NiceStep(xmax - xmin, 8);
+    for (double x = std::ceil(xmin / st) * st; x <= xmax + 1e-9; x += st) xticks.push_back(x);
+  }
+  double last_right = -1e9;
+  for (double x : xticks) {
+    c.Line(fx(x), T, fx(x), B, grid, 1);
+    c.Line(fx(x), B, fx(x), B + 6, black, 1.5);
+    const std::string s = Fmt(x);
+    const double w = Canvas::TextWidth(s, scale);
+    if (fx(x) - w / 2 > last_right + 6) {
+      c.Text(fx(x) - w / 2, B + 12, s, dark, scale);
+      last_right = fx(x) + w / 2;
+    }
+  }
+  c.Line(L, B, R, B, black, 1.5);
+  c.Line(L, T, L, B, black, 1.5);
+  c.Text((L + R) / 2 - Canvas::TextWidth(p.x_label, scale) / 2, B + 45, p.x_label, black, scale);
+  c.Text(30, (T + B) / 2 + Canvas::TextWidth(p.y_label, scale) / 2, p.y_label, black, scale, true);
+  c.Text((L + R) / 2 - Canvas::TextWidth(p.title, scale * 1.2) / 2, 20, p.title, black, scale * 1.2);
+
+  // Bands first (translucent), then lines and markers on top.
+  for (size_t si = 0; si < p.series.size(); ++si) {
+    const auto& s = p.series[si];
+    if (s.band.empty() || s.x.size() < 2) continue;
+    const Rgb col = kPalette[si % 8];
+    std::vector<size_t> idx(s.x.size());
+    for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+    std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return s.x[a] < s.x[b]; });
+    for (size_t k = 0; k + 1 < idx.size(); ++k) {
+      const size_t a = idx[k], b = idx[k + 1];
+      const double xa = fx(s.x[a]), xb = fx(s.x[b]);
+      for (int x = static_cast<int>(std::ceil(xa)); x < static_cast<int>(std::ceil(xb)); ++x) {
+        const double t = xb > xa ? (x - xa) / (xb - xa) : 0;
+        const double lo = s.y[a] - s.band[a] + t * ((s.y[b] - s.band[b]) - (s.y[a] - s.band[a]));
+        const double hi = s.y[a] + s.band[a] + t * ((s.y[b] + s.band[b]) - (s.y[a] + s.band[a]));
+        c.FillRect(x, fy(hi), x + 1, fy(lo), col, 0.18);
+      }
+    }
+  }
+  for (size_t si = 0; si < p.series.size(); ++si) {
+    const auto& s = p.series[si];
+    const Rgb col = kPalette[si % 8];
+    std::vector<size_t> idx(s.x.size());
+    for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+    std::sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return s.x[a] < s.x[b]; });
+    for (size_t k = 0; k + 1 < idx.size(); ++k)
+      c.Line(fx(s.x[idx[k]]), fy(s.y[idx[k]]), fx(s.x[idx[k + 1]]), fy(s.y[idx[k + 1]]), col, 2.5);
+    for (size_t i : idx) c.Disc(fx(s.x[i]), fy(s.y[i]), 4, col);
+  }
+  // Legend in the right margin.
+  double ly = T + 10;
+  for (size_t si = 0; si < p.series.size(); ++si) {
+    const Rgb col = kPalette[si % 8];
+    c.FillRect(R + 20, ly + 1, R + 50, ly + 13, col, 0.18);
+    c.Line(R + 20, ly + 7, R + 50, ly + 7, col, 2.5);
+    c.Disc(R + 35, ly + 7, 4, col);
+    c.Text(R + 58, ly + 1, p.series[si].name, black, scale);
+    ly += 28;
+  }
+  const std::string tmp = path + ".tmp";
+  if (!stbi_write_png(tmp.c_str(), c.w(), c.h(), 3, c.data(), c.w() * 3))
+    return Status::IOError("cannot write PNG " + tmp);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) return Status::IOError("cannot rename " + tmp + " to " + path);
+  return Status::OK();
+}
+
+}  // namespace relgeo
