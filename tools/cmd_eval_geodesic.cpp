@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "cli_common.h"
@@ -17,8 +18,8 @@ namespace relgeo::cli {
 namespace {
 
 struct GeoArgs {
-  std::string map, latents, distance = "euclidean", image, sweep = "2,4,8,16,32";
-  int64_t count = 100, sweep_count = 20;
+  std::string map, latents, labels, distance = "euclidean", image, sweep = "2,4,8,16,32";
+  int64_t count = 100, sweep_count = 20, per_class = 0;
   int steps = 8, iterations = 150;
   double lr = 0.02, budget_mb = 1024;
   bool json = false;
@@ -86,6 +87,21 @@ nlohmann::json Compare(const GeodesicResult& r) {
 void RunGeodesic(const GeoArgs& a) {
   const auto t0 = std::chrono::steady_clock::now();
   Matrix z = OrDie(ReadNpyMatrix(a.latents), "--latents");
+  if (a.per_class > 0) {
+    // The paper's sample: the first per_class rows of every class, sorted by label.
+    if (a.labels.empty()) throw CommandError{Status::InvalidArgument("--per-class needs --labels")};
+    std::vector<int64_t> labels = OrDie(ReadNpyInt64(a.labels), "--labels");
+    if (static_cast<int64_t>(labels.size()) != z.rows())
+      throw CommandError{Status::InvalidArgument("--labels has " + std::to_string(labels.size()) + " values for " +
+                                                 std::to_string(z.rows()) + " latents")};
+    std::map<int64_t, std::vector<int64_t>> by_class;
+    for (int64_t i = 0; i < z.rows(); ++i)
+      if (static_cast<int64_t>(by_class[labels[i]].size()) < a.per_class) by_class[labels[i]].push_back(i);
+    std::vector<float> data;
+    for (const auto& [label, rows] : by_class)
+      for (int64_t r : rows) data.insert(data.end(), z.row(r), z.row(r) + z.cols());
+    z = Matrix(static_cast<int64_t>(data.size()) / z.cols(), z.cols(), std::move(data));
+  }
   if (a.count < 2) throw CommandError{Status::InvalidArgument("--count must be >= 2")};
   const int64_t n = std::min(a.count, z.rows());
   if (n < 2) throw CommandError{Status::InvalidArgument("--latents has fewer than 2 rows")};
@@ -177,13 +193,17 @@ void RegisterGeodesic(CLI::App& app) {
       "Adam through the metric map, starting from the straight line) and compares its energy with the\n"
       "straight line's. The sweep repeats this for each N on the first --sweep-count rows.\n"
       "Examples:\n"
-      "  relgeo eval geodesic --map decoder.pt --latents z_test100.npy --count 100 --steps 8 --image fig2.png\n"
+      "  relgeo eval geodesic --map decoder.pt --latents z_test.npy --labels labels_test.npy --per-class 10 \\\n"
+      "      --count 100 --steps 8 --image fig2.png\n"
       "  relgeo eval geodesic --map head.pt --distance sphere --latents z.npy --count 50 --json");
   c->add_option("--map", a->map, "TorchScript metric map (decoder or head)")->required()->check(CLI::ExistingFile);
   c->add_option("--latents", a->latents, "Latents, n x d .npy (the first --count rows are used)")
       ->required()
       ->check(CLI::ExistingFile);
   c->add_option("--count", a->count, "Number of rows (all count*(count-1)/2 pairs)")->capture_default_str();
+  c->add_option("--labels", a->labels, "Labels of --latents (.npy int), for --per-class")->check(CLI::ExistingFile);
+  c->add_option("--per-class", a->per_class, "Use the first N rows of every class, sorted by label (then --count)")
+      ->capture_default_str();
   c->add_option("--steps", a->steps, "Curve segments N")->capture_default_str();
   c->add_option("--distance", a->distance, "euclidean | sphere | fisher")->capture_default_str();
   c->add_option("--iterations", a->iterations, "Adam iterations per curve")->capture_default_str();
