@@ -11,8 +11,10 @@
 #include "relgeo/relative_encoder.h"
 
 #include <ATen/Parallel.h>
+#include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <optional>
@@ -66,6 +68,8 @@ struct RelativeEncoder::Impl {
   EncoderOptions options;
   Matrix anchors;
   std::optional<internal::AffineSplit> split;  // set when the fast path is in use
+  std::optional<internal::NativeRest> native;  // the rest as a native MLP plan, when it is one
+  int lanes = 1;                               // concurrent batches (native path)
   int64_t hdim = 0;                            // width of the interpolated space (h or d)
   int64_t mdim = 0;
   torch::Tensor anchor_pre;  // K x hdim, CPU float, contiguous
@@ -85,6 +89,7 @@ struct RelativeEncoder::Impl {
   // The map's output for rows of the interpolated space (CPU, rows x hdim): rows x m,
   // CPU float32 contiguous; the same checks as MetricMap::Impl::Forward.
   Result<torch::Tensor> Rest(const torch::Tensor& h) const {
+    if (native) return NativeRestRows(h);
     torch::Tensor in = h.device() == m().device ? h : h.to(m().device);
     torch::Tensor out;
     if (!split) {
@@ -105,6 +110,22 @@ struct RelativeEncoder::Impl {
     return out.to(torch::kCPU).contiguous();
   }
 
+  // The native plan on CPU rows (n x hdim): n x m (used for f(z), f(a) and the probe).
+  Result<torch::Tensor> NativeRestRows(const torch::Tensor& h) const {
+    const internal::MlpPlan& P = native->plan;
+    const int64_t n = h.size(0);
+    torch::Tensor x = h.to(torch::kCPU, torch::kFloat32).contiguous().clone();
+    std::vector<float> b1(static_cast<size_t>(n * P.max_width)), b2(b1.size());
+    float* px = x.data_ptr<float>();
+    for (int64_t r = 0; r < n; ++r) internal::ApplyActs(px + r * hdim, hdim, nullptr, P.lead);
+    float* y = P.Run(px, n, b1.data(), b2.data());
+    if (!y) return Status::Internal("dnnl_sgemm failed");
+    torch::Tensor out = torch::empty({n, mdim}, torch::kFloat32);
+    std::memcpy(out.data_ptr<float>(), y, sizeof(float) * n * mdim);
+    for (int64_t r = 0; r < n; ++r) P.Finish(out.data_ptr<float>() + r * mdim);
+    return out;
+  }
+
   // Transformed map outputs of rows of the interpolated space, in batches of `rows`.
   Result<torch::Tensor> TransformedOutputs(const torch::Tensor& h) const {
     const int64_t n = h.size(0);
@@ -123,13 +144,18 @@ struct RelativeEncoder::Impl {
   // Chooses the batch sizes from the memory budget (documented in README):
   //   per path point in a batch: its interpolated row (hdim), the map's output (m),
   //   the map's own activations estimated as hdim + 4m, and the line's carried last
-  //   point (m): 4 (2 hdim + 6 m) bytes; at most 3/4 of the budget.
+  //   point (m): 4 (2 hdim + 6 m) bytes (for a native MLP plan, at least its real
+  //   buffers, 4 (hdim + 2 widest + m)); at most 3/4 of the budget, shared by the lanes
+  //   (concurrent batches) of the native path.
   //   per query in a block: pre(z) and f(z): 4 (hdim + m) bytes; at most 1/4.
   void ChooseSizes() {
     const int64_t budget = options.memory_budget_bytes;
-    const int64_t row_bytes = 4 * (2 * hdim + 6 * mdim);
+    int64_t row_bytes = 4 * (2 * hdim + 6 * mdim);
+    // The native plan's own buffers per row: its input, two layer outputs, the carried point.
+    if (native) row_bytes = std::max(row_bytes, 4 * (hdim + 2 * native->plan.max_width + mdim));
+    lanes = native ? std::max(1, at::get_num_threads()) : 1;
     const int64_t want = options.rows_per_batch > 0 ? options.rows_per_batch : kDefaultRowsPerBatch;
-    rows = std::max<int64_t>(1, std::min(want, budget / 4 * 3 / row_bytes));
+    rows = std::max<int64_t>(1, std::min(want, budget / 4 * 3 / (row_bytes * lanes)));
     query_block = std::max<int64_t>(1, std::min<int64_t>(256, budget / 4 / (4 * (hdim + mdim))));
   }
 
@@ -157,6 +183,13 @@ const EncoderOptions& RelativeEncoder::options() const { return impl_->options; 
 const MetricMap& RelativeEncoder::map() const { return *impl_->map; }
 bool RelativeEncoder::affine_fast_path() const { return impl_->split.has_value(); }
 int64_t RelativeEncoder::rows_per_batch() const { return impl_->rows; }
+std::string RelativeEncoder::execution_plan() const {
+  const Impl& s = *impl_;
+  if (!s.split) return "torchscript forward";
+  std::string p = "affine " + s.split->description;
+  if (s.native) return p + " + native:" + s.native->description + " (" + std::to_string(s.lanes) + " lanes)";
+  return p + " + torchscript rest";
+}
 
 Result<std::unique_ptr<RelativeEncoder>> RelativeEncoder::Create(std::shared_ptr<const MetricMap> map,
                                                                  MatrixView anchors, const EncoderOptions& options) {
@@ -181,7 +214,12 @@ Result<std::unique_ptr<RelativeEncoder>> RelativeEncoder::Create(std::shared_ptr
         impl->split.reset();
       if (impl->split) {
         impl->hdim = impl->split->hidden_dim();
-        if (!impl->SplitAgrees(a)) impl->split.reset();
+        impl->mdim = impl->map->output_dim();
+        if (options.allow_native_mlp) impl->native = internal::DetectNativeRest(*impl->split);
+        if (impl->native && impl->native->plan.out_dim != impl->mdim) impl->native.reset();
+        if (impl->native && !impl->SplitAgrees(a)) impl->native.reset();  // check the native plan...
+        if (!impl->SplitAgrees(a)) impl->split.reset();                    // ...then the TorchScript rest
+        if (!impl->split) impl->native.reset();
       }
     }
     impl->hdim = impl->split ? impl->split->hidden_dim() : a.size(1);
@@ -207,14 +245,72 @@ Result<Matrix> RelativeEncoder::Encode(MatrixView latents) const {
   // a line in one batch when they fit, else blocks of steps carried over.
   const int64_t step_block = std::max<int64_t>(1, std::min<int64_t>(interior, s.rows));
   const int64_t pair_group = std::max<int64_t>(1, s.rows / step_block);
+  const int64_t batch_rows = std::min(pair_group * step_block, s.rows);
   Matrix out(n, K);
-  Status st = GuardTorch("encoding", [&] {
-    c10::InferenceMode guard;
+
+  // One group of pairs [g0, g0 + g) of the current query block, all steps; `run` maps
+  // the filled input rows (rows x h) to raw outputs (rows x m) and `finish` completes
+  // one raw output row in place (the native plan's last bias and activations).
+  struct Lane {
+    std::vector<float> last, scratch;
+    std::vector<double> acc;
+  };
+  auto process_group = [&](Lane& lane, float* hp, const float* pz, const float* fz, int64_t q0, int64_t g0, int64_t g,
+                           const auto& run, const auto& finish, bool parallel) -> Status {
     const float* pa = s.anchor_pre.data_ptr<float>();
     const float* fa = s.anchor_out.data_ptr<float>();
-    torch::Tensor hbuf = torch::empty({std::min(pair_group * step_block, s.rows), h}, torch::kFloat32);
-    std::vector<float> last(static_cast<size_t>(pair_group * m));
-    std::vector<double> acc(static_cast<size_t>(pair_group));
+    std::fill(lane.acc.begin(), lane.acc.begin() + g, 0.0);
+    for (int64_t j0 = 1; j0 <= interior; j0 += step_block) {
+      const int64_t sb = std::min(step_block, interior - j0 + 1);
+      auto fill = [&](int64_t b, int64_t e) {
+        for (int64_t r = b; r < e; ++r) {
+          const int64_t p = g0 + r / sb, j = j0 + r % sb;
+          internal::InterpolateRow(pz + (p / K) * h, pa + (p % K) * h, static_cast<float>(static_cast<double>(j) / N),
+                                   h, hp + r * h);
+        }
+      };
+      if (parallel) at::parallel_for(0, g * sb, std::max<int64_t>(1, 8192 / h), fill);
+      else fill(0, g * sb);
+      const float* y = nullptr;
+      RELGEO_RETURN_IF_ERROR(run(hp, g * sb, &y));
+      auto accumulate = [&](int64_t b, int64_t e, float* scratch) {
+        for (int64_t pp = b; pp < e; ++pp) {
+          float* rows = const_cast<float*>(y) + pp * sb * m;
+          for (int64_t r = 0; r < sb; ++r) finish(rows + r * m);
+          const float* prev = j0 == 1 ? fz + ((g0 + pp) / K) * m : lane.last.data() + pp * m;
+          internal::AccumulateLine(rows, sb, m, kind, energy, prev, scratch, lane.last.data() + pp * m, &lane.acc[pp]);
+        }
+      };
+      if (parallel) {
+        at::parallel_for(0, g, std::max<int64_t>(1, 4096 / (m * sb)), [&](int64_t b, int64_t e) {
+          std::vector<float> scratch(static_cast<size_t>(2 * m));
+          accumulate(b, e, scratch.data());
+        });
+      } else {
+        accumulate(0, g, lane.scratch.data());
+      }
+    }
+    // The last segment ends at f(a).
+    float* o = out.data() + q0 * K + g0;
+    for (int64_t pp = 0; pp < g; ++pp) {
+      const int64_t p = g0 + pp;
+      const float* prev = interior == 0 ? fz + (p / K) * m : lane.last.data() + pp * m;
+      const double delta = internal::DeltaFromChord(internal::Chord(prev, fa + (p % K) * m, m), kind);
+      const double total = lane.acc[pp] + (energy ? delta * delta : delta);
+      o[pp] = static_cast<float>(energy ? 0.5 * N * total : total);
+    }
+    return Status::OK();
+  };
+  auto new_lane = [&] {
+    Lane l;
+    l.last.resize(static_cast<size_t>(pair_group * m));
+    l.scratch.resize(static_cast<size_t>(2 * m));
+    l.acc.resize(static_cast<size_t>(pair_group));
+    return l;
+  };
+
+  Status st = GuardTorch("encoding", [&] {
+    c10::InferenceMode guard;
     for (int64_t q0 = 0; q0 < n; q0 += s.query_block) {
       const int64_t q = std::min(s.query_block, n - q0);
       torch::Tensor z = TensorView(latents.RowSlice(q0, q)).to(s.m().device);
@@ -224,41 +320,46 @@ Result<Matrix> RelativeEncoder::Encode(MatrixView latents) const {
       torch::Tensor fz_t = *fz_r;
       const float* pz = pz_t.data_ptr<float>();
       const float* fz = fz_t.data_ptr<float>();
-      const int64_t pairs = q * K;
-      for (int64_t g0 = 0; g0 < pairs; g0 += pair_group) {
-        const int64_t g = std::min(pair_group, pairs - g0);
-        std::fill(acc.begin(), acc.begin() + g, 0.0);
-        for (int64_t j0 = 1; j0 <= interior; j0 += step_block) {
-          const int64_t sb = std::min(step_block, interior - j0 + 1);
-          torch::Tensor hb = hbuf.narrow(0, 0, g * sb);
-          float* hp = hb.data_ptr<float>();
-          at::parallel_for(0, g * sb, std::max<int64_t>(1, 8192 / h), [&](int64_t b, int64_t e) {
-            for (int64_t r = b; r < e; ++r) {
-              const int64_t p = g0 + r / sb, j = j0 + r % sb;
-              internal::InterpolateRow(pz + (p / K) * h, pa + (p % K) * h,
-                                       static_cast<float>(static_cast<double>(j) / N), h, hp + r * h);
-            }
-          });
-          auto y_r = s.Rest(hb);
-          if (!y_r.ok()) throw std::runtime_error(y_r.status().message());
-          const float* y = y_r->data_ptr<float>();
-          at::parallel_for(0, g, std::max<int64_t>(1, 4096 / (m * sb)), [&](int64_t b, int64_t e) {
-            std::vector<float> scratch(static_cast<size_t>(2 * m));
-            for (int64_t pp = b; pp < e; ++pp) {
-              const float* prev = j0 == 1 ? fz + ((g0 + pp) / K) * m : last.data() + pp * m;
-              internal::AccumulateLine(y + pp * sb * m, sb, m, kind, energy, prev, scratch.data(),
-                                       last.data() + pp * m, &acc[pp]);
-            }
-          });
+      const int64_t pairs = q * K, groups = (pairs + pair_group - 1) / pair_group;
+      if (s.native) {
+        // Native plan: `lanes` concurrent batches, each single-threaded end to end (its
+        // GEMMs included), pulling groups dynamically; OpenMP is the only thread pool.
+        const internal::MlpPlan& P = s.native->plan;
+        std::atomic<bool> failed{false};
+#pragma omp parallel num_threads(s.lanes)
+        {
+          Lane lane = new_lane();
+          std::vector<float> x(static_cast<size_t>(batch_rows * h));
+          std::vector<float> b1(static_cast<size_t>(batch_rows * P.max_width)), b2(b1.size());
+          auto run = [&](float* hp, int64_t rows, const float** y) -> Status {
+            for (int64_t r = 0; r < rows; ++r) internal::ApplyActs(hp + r * h, h, nullptr, P.lead);
+            *y = P.Run(hp, rows, b1.data(), b2.data());
+            return *y ? Status::OK() : Status::Internal("dnnl_sgemm failed");
+          };
+          auto finish = [&](float* row) { P.Finish(row); };
+#pragma omp for schedule(dynamic, 1)
+          for (int64_t gi = 0; gi < groups; ++gi) {
+            if (failed.load(std::memory_order_relaxed)) continue;
+            const int64_t g0 = gi * pair_group, g = std::min(pair_group, pairs - g0);
+            if (!process_group(lane, x.data(), pz, fz, q0, g0, g, run, finish, false).ok()) failed = true;
+          }
         }
-        // The last segment ends at f(a).
-        float* o = out.data() + q0 * K + g0;
-        for (int64_t pp = 0; pp < g; ++pp) {
-          const int64_t p = g0 + pp;
-          const float* prev = interior == 0 ? fz + (p / K) * m : last.data() + pp * m;
-          const double delta = internal::DeltaFromChord(internal::Chord(prev, fa + (p % K) * m, m), kind);
-          const double total = acc[pp] + (energy ? delta * delta : delta);
-          o[pp] = static_cast<float>(energy ? 0.5 * N * total : total);
+        if (failed) throw std::runtime_error("the native MLP evaluation failed (dnnl_sgemm)");
+      } else {
+        // TorchScript rest (or the whole map): one batch at a time, parallel inside.
+        Lane lane = new_lane();
+        torch::Tensor hbuf = torch::empty({batch_rows, h}, torch::kFloat32);
+        torch::Tensor y_keep;
+        auto run = [&](float* hp, int64_t rows, const float** y) -> Status {
+          RELGEO_ASSIGN_OR_RETURN(y_keep, s.Rest(hbuf.narrow(0, 0, rows)));
+          *y = y_keep.data_ptr<float>();
+          return Status::OK();
+        };
+        auto finish = [](float*) {};
+        for (int64_t gi = 0; gi < groups; ++gi) {
+          const int64_t g0 = gi * pair_group, g = std::min(pair_group, pairs - g0);
+          Status gs = process_group(lane, hbuf.data_ptr<float>(), pz, fz, q0, g0, g, run, finish, true);
+          if (!gs.ok()) throw std::runtime_error(gs.message());
         }
       }
     }

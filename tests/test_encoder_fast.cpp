@@ -75,6 +75,7 @@ struct Encoded {
   Matrix reps;
   bool fast = false;
   int64_t rows = 0;
+  std::string plan;
 };
 
 Encoded Encode(const std::shared_ptr<MetricMap>& map, const Matrix& A, const Matrix& Z, EncoderOptions o) {
@@ -83,7 +84,7 @@ Encoded Encode(const std::shared_ptr<MetricMap>& map, const Matrix& A, const Mat
   if (!enc.ok()) return {};
   auto r = (*enc)->Encode(Z);
   EXPECT_TRUE(r.ok()) << r.status().ToString();
-  return {r.ok() ? *r : Matrix(), (*enc)->affine_fast_path(), (*enc)->rows_per_batch()};
+  return {r.ok() ? *r : Matrix(), (*enc)->affine_fast_path(), (*enc)->rows_per_batch(), (*enc)->execution_plan()};
 }
 
 double MaxRelDiff(const Matrix& a, const Matrix& b) {
@@ -100,6 +101,14 @@ TEST(EncoderFastPath, DetectsAffineFirstLayers) {
   EXPECT_TRUE(Encode(Load(MlpMapBytes(6, 16, 10, 4)), A, Z, {}).fast);                    // x @ W.t() + b
   EXPECT_TRUE(Encode(Load(AffineMapBytes(RandomMatrix(9, 6, 5), RandomMatrix(1, 9, 6).storage())), A, Z, {}).fast);
   EXPECT_TRUE(Encode(Load(ConvDecoderBytes(6, 8, 7)), A, Z, {}).fast);
+  // The rest of an MLP runs natively; a conv rest stays in TorchScript.
+  EXPECT_NE(Encode(Load(LinearMlpBytes(6, 16, 10, 3)), A, Z, {}).plan.find("native: relu linear 16->10 sigmoid"),
+            std::string::npos);
+  EXPECT_NE(Encode(Load(MlpMapBytes(6, 16, 10, 4)), A, Z, {}).plan.find("native: tanh linear 16->10"), std::string::npos);
+  EXPECT_NE(Encode(Load(ConvDecoderBytes(6, 8, 7)), A, Z, {}).plan.find("torchscript rest"), std::string::npos);
+  EncoderOptions no_native;
+  no_native.allow_native_mlp = false;
+  EXPECT_NE(Encode(Load(LinearMlpBytes(6, 16, 10, 3)), A, Z, no_native).plan.find("torchscript rest"), std::string::npos);
   EncoderOptions off;
   off.allow_affine_fast_path = false;
   EXPECT_FALSE(Encode(Load(LinearMlpBytes(6, 16, 10, 3)), A, Z, off).fast);
@@ -126,11 +135,16 @@ TEST(EncoderFastPath, EqualsPlainPathForEveryDistanceAndMode) {
           o.steps = N;
           o.mode = mode;
           Encoded fast = Encode(map, A, Z, o);
+          o.allow_native_mlp = false;
+          Encoded script_rest = Encode(map, A, Z, o);
           o.allow_affine_fast_path = false;
           Encoded plain = Encode(map, A, Z, o);
           ASSERT_TRUE(fast.fast) << name;
           ASSERT_FALSE(plain.fast);
+          EXPECT_EQ(fast.plan.find("native") != std::string::npos, name != "conv") << fast.plan;
           EXPECT_LE(MaxRelDiff(fast.reps, plain.reps), 1e-5)
+              << name << " " << OutputDistanceName(dist) << " " << PathModeName(mode) << " N=" << N;
+          EXPECT_LE(MaxRelDiff(script_rest.reps, plain.reps), 1e-5)
               << name << " " << OutputDistanceName(dist) << " " << PathModeName(mode) << " N=" << N;
         }
     }

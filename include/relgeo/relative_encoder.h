@@ -38,6 +38,11 @@ struct EncoderOptions {
   // layer maps the straight line to a straight line); it is used only after a numerical
   // check on probe rows agrees with the plain forward. false = always the plain forward.
   bool allow_affine_fast_path = true;
+  // With the fast path, when the rest of the map is a plain chain of linear layers and
+  // relu/sigmoid/tanh, run it natively (oneDNN sgemm + fused bias/activation/distance
+  // passes, no TorchScript interpreter), checked on probe rows like the fast path.
+  // false = run the rest through TorchScript.
+  bool allow_native_mlp = true;
   // Path points per batched map call. 0 = automatic (a cache-friendly size, see
   // README "Performance"); always further capped by memory_budget_bytes.
   int64_t rows_per_batch = 0;
@@ -63,6 +68,9 @@ class RelativeEncoder {
   bool affine_fast_path() const;
   // Path points per batched map call actually used (after the memory budget).
   int64_t rows_per_batch() const;
+  // How the map is evaluated, for logs and benchmarks: "torchscript forward",
+  // "affine aten::linear 128->512 + torchscript rest", "affine ... + native: relu linear 512->784 sigmoid".
+  std::string execution_plan() const;
 
   struct Impl;
 

@@ -6,6 +6,8 @@
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/inliner.h>
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <sstream>
 #include <vector>
@@ -153,6 +155,104 @@ std::optional<AffineSplit> DetectAffineSplit(const torch::jit::Module& module) {
     d << what << " " << w.size(1) << "->" << w.size(0);
     s.description = d.str();
     return s;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::optional<NativeRest> DetectNativeRest(const AffineSplit& split) {
+  try {
+    auto sgemm = reinterpret_cast<MlpPlan::Sgemm>(dlsym(RTLD_DEFAULT, "dnnl_sgemm"));
+    if (!sgemm) return std::nullopt;
+    auto graph = split.rest->graph();
+    if (graph->inputs().size() != 2 || graph->outputs().size() != 1) return std::nullopt;
+    Value* self = graph->inputs()[0];
+    Value* cur = graph->inputs()[1];
+    NativeRest nr;
+    nr.plan.sgemm = sgemm;
+    std::ostringstream desc;
+    bool bias_open = false;  // the last layer came from a matmul and may take an add
+    auto add_layer = [&](const torch::Tensor& w /* out x in */, const torch::Tensor& b) {
+      MlpPlan::Layer L;
+      L.in = w.size(1);
+      L.out = w.size(0);
+      torch::Tensor wt = w.detach().to(torch::kCPU, torch::kFloat32).t().contiguous();
+      nr.keep.push_back(wt);
+      L.wt = wt.data_ptr<float>();
+      if (b.defined()) {
+        torch::Tensor bb = b.detach().to(torch::kCPU, torch::kFloat32).reshape({-1}).contiguous();
+        nr.keep.push_back(bb);
+        L.bias = bb.data_ptr<float>();
+      }
+      nr.plan.layers.push_back(L);
+      desc << " linear " << L.in << "->" << L.out;
+    };
+    for (Node* n : graph->nodes()) {
+      const auto k = n->kind();
+      if (k == prim::GetAttr || k == prim::Constant) continue;
+      if (k == aten::t && n->inputs().size() == 1) continue;  // consumed by a matmul below
+      if (n->inputs().empty() || n->input(0) != cur) return std::nullopt;
+      if (k == aten::linear && n->inputs().size() == 3) {
+        auto w = ResolveTensor(n->input(1), self, split.module);
+        if (!w || !IsFloat2D(*w)) return std::nullopt;
+        torch::Tensor b;
+        if (!IsNone(n->input(2))) {
+          auto bt = ResolveTensor(n->input(2), self, split.module);
+          if (!bt || bt->numel() != w->size(0)) return std::nullopt;
+          b = *bt;
+        }
+        add_layer(*w, b);
+        bias_open = false;
+      } else if ((k == aten::matmul || k == aten::mm) && n->inputs().size() == 2) {
+        Value* rhs = n->input(1);
+        torch::Tensor w;
+        if (rhs->node()->kind() == aten::t) {
+          auto wt = ResolveTensor(rhs->node()->input(0), self, split.module);
+          if (!wt || !IsFloat2D(*wt)) return std::nullopt;
+          w = *wt;
+        } else {
+          auto mt = ResolveTensor(rhs, self, split.module);
+          if (!mt || !IsFloat2D(*mt)) return std::nullopt;
+          w = mt->t();
+        }
+        add_layer(w, torch::Tensor());
+        bias_open = true;
+      } else if (k == aten::add && n->inputs().size() == 3 && bias_open && IsConstantInt(n->input(2), 1)) {
+        auto bt = ResolveTensor(n->input(1), self, split.module);
+        MlpPlan::Layer& L = nr.plan.layers.back();
+        if (!bt || !bt->is_floating_point() || bt->numel() != L.out || (bt->dim() == 2 && bt->size(0) != 1) || bt->dim() > 2)
+          return std::nullopt;
+        torch::Tensor bb = bt->detach().to(torch::kCPU, torch::kFloat32).reshape({-1}).contiguous();
+        nr.keep.push_back(bb);
+        L.bias = bb.data_ptr<float>();
+        bias_open = false;
+      } else if (n->inputs().size() == 1 &&
+                 (k == aten::relu || k == aten::relu_ || k == aten::sigmoid || k == aten::sigmoid_ ||
+                  k == aten::tanh || k == aten::tanh_)) {
+        const Act a = (k == aten::relu || k == aten::relu_) ? Act::kRelu
+                      : (k == aten::sigmoid || k == aten::sigmoid_) ? Act::kSigmoid
+                                                                    : Act::kTanh;
+        (nr.plan.layers.empty() ? nr.plan.lead : nr.plan.layers.back().acts).push_back(a);
+        desc << (a == Act::kRelu ? " relu" : a == Act::kSigmoid ? " sigmoid" : " tanh");
+        bias_open = false;
+      } else {
+        return std::nullopt;
+      }
+      if (n->outputs().size() != 1) return std::nullopt;
+      cur = n->output();
+    }
+    if (graph->outputs()[0] != cur) return std::nullopt;
+    int64_t width = split.hidden_dim();
+    nr.plan.in_dim = width;
+    nr.plan.max_width = width;
+    for (const auto& L : nr.plan.layers) {
+      if (L.in != width) return std::nullopt;
+      width = L.out;
+      nr.plan.max_width = std::max(nr.plan.max_width, width);
+    }
+    nr.plan.out_dim = width;
+    nr.description = desc.str();
+    return nr;
   } catch (const std::exception&) {
     return std::nullopt;
   }

@@ -24,6 +24,9 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "encoder/path_kernels.h"
 
 namespace relgeo::internal {
 
@@ -44,5 +47,17 @@ struct AffineSplit {
 
 // nullopt when the forward graph does not start with a recognised affine layer.
 std::optional<AffineSplit> DetectAffineSplit(const torch::jit::Module& module);
+
+// The rest of the map as a native MLP plan, when its graph is a plain chain of
+//   aten::linear / aten::matmul(x, W.t()) [+ aten::add bias] / relu / sigmoid / tanh
+// ending in the graph's output, and oneDNN's dnnl_sgemm (which LibTorch loads) is
+// available. It runs without the TorchScript interpreter and with OpenMP as the only
+// thread pool (the GEMM inside each of relgeo's parallel lanes is single-threaded).
+struct NativeRest {
+  MlpPlan plan;
+  std::vector<torch::Tensor> keep;  // owns the weights the plan points to
+  std::string description;
+};
+std::optional<NativeRest> DetectNativeRest(const AffineSplit& split);
 
 }  // namespace relgeo::internal

@@ -93,3 +93,96 @@ void AccumulateLine(const float* rows, int64_t steps, int64_t m, ChordKind kind,
 }
 
 }  // namespace relgeo::internal
+
+namespace relgeo::internal {
+namespace {
+
+// expf to ~2 ulp (Cephes polynomial), written so that the compiler vectorises it.
+inline float FastExp(float x) {
+  x = std::min(88.3762626647949f, std::max(-87.3365447504f, x));
+  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = 1.9875691500E-4f;
+  p = p * r + 1.3981999507E-3f;
+  p = p * r + 8.3334519073E-3f;
+  p = p * r + 4.1665795894E-2f;
+  p = p * r + 1.6666665459E-1f;
+  p = p * r + 5.0000001201E-1f;
+  const float y = p * r * r + r + 1.0f;
+  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return y * scale;
+}
+
+RELGEO_MULTIVERSION void BiasRelu(float* row, int64_t n, const float* bias) {
+  if (bias) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) row[i] = std::max(0.0f, row[i] + bias[i]);
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) row[i] = std::max(0.0f, row[i]);
+  }
+}
+
+RELGEO_MULTIVERSION void BiasSigmoid(float* row, int64_t n, const float* bias) {
+  if (bias) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) row[i] = 1.0f / (1.0f + FastExp(-(row[i] + bias[i])));
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) row[i] = 1.0f / (1.0f + FastExp(-row[i]));
+  }
+}
+
+RELGEO_MULTIVERSION void Bias(float* row, int64_t n, const float* bias) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) row[i] += bias[i];
+}
+
+void ApplyAct(float* row, int64_t n, Act a) {
+  switch (a) {
+    case Act::kRelu: BiasRelu(row, n, nullptr); return;
+    case Act::kSigmoid: BiasSigmoid(row, n, nullptr); return;
+    case Act::kTanh:
+      for (int64_t i = 0; i < n; ++i) row[i] = std::tanh(row[i]);
+      return;
+  }
+}
+
+}  // namespace
+
+void ApplyActs(float* row, int64_t n, const float* bias, const std::vector<Act>& acts) {
+  size_t first = 0;
+  if (!acts.empty() && acts[0] == Act::kRelu) {
+    BiasRelu(row, n, bias);
+    first = 1;
+  } else if (!acts.empty() && acts[0] == Act::kSigmoid) {
+    BiasSigmoid(row, n, bias);
+    first = 1;
+  } else if (bias) {
+    Bias(row, n, bias);
+  }
+  for (size_t i = first; i < acts.size(); ++i) ApplyAct(row, n, acts[i]);
+}
+
+float* MlpPlan::Run(float* x, int64_t rows, float* buf1, float* buf2) const {
+  float* cur = x;
+  for (size_t l = 0; l < layers.size(); ++l) {
+    const Layer& L = layers[l];
+    float* dst = (cur == buf1) ? buf2 : buf1;
+    if (sgemm('N', 'N', rows, L.out, L.in, 1.0f, cur, L.in, L.wt, L.out, 0.0f, dst, L.out) != 0) return nullptr;
+    if (l + 1 < layers.size())
+      for (int64_t r = 0; r < rows; ++r) ApplyActs(dst + r * L.out, L.out, L.bias, L.acts);
+    cur = dst;
+  }
+  return cur;
+}
+
+void MlpPlan::Finish(float* row) const {
+  if (layers.empty()) return;  // lead activations were applied to the input rows
+  const Layer& L = layers.back();
+  ApplyActs(row, L.out, L.bias, L.acts);
+}
+
+}  // namespace relgeo::internal

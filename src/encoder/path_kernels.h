@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace relgeo::internal {
 
@@ -29,5 +30,42 @@ double DeltaFromChord(double chord, ChordKind kind);
 // `last` may alias `prev`). `scratch` holds 2 m floats.
 void AccumulateLine(const float* rows, int64_t steps, int64_t m, ChordKind kind, bool energy, const float* prev,
                     float* scratch, float* last, double* acc);
+
+}  // namespace relgeo::internal
+
+namespace relgeo::internal {
+
+// Pointwise activations the native MLP executor fuses into its passes.
+enum class Act { kRelu, kSigmoid, kTanh };
+
+// A metric map's rest (after the affine first layer) as a plain chain
+//   lead activations, then layers: y = x W^T + b followed by activations.
+// Executed without TorchScript: GEMMs through `sgemm` (row-major, oneDNN's
+// dnnl_sgemm signature), bias and activations fused into passes over rows.
+struct MlpPlan {
+  using Sgemm = int (*)(char transa, char transb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                        int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+  struct Layer {
+    const float* wt = nullptr;  // in x out (W^T, row-major)
+    const float* bias = nullptr;  // out, or null
+    int64_t in = 0, out = 0;
+    std::vector<Act> acts;
+  };
+  std::vector<Act> lead;
+  std::vector<Layer> layers;
+  Sgemm sgemm = nullptr;
+  int64_t in_dim = 0, out_dim = 0, max_width = 0;
+
+  // x (rows x in_dim, lead activations already applied) through every layer; the last
+  // layer's bias and activations are NOT applied (see Finish). Returns the rows x
+  // out_dim result, in x itself (no layer), buf1 or buf2 (each rows x max_width).
+  // Returns nullptr when sgemm fails.
+  float* Run(float* x, int64_t rows, float* buf1, float* buf2) const;
+  // The last layer's bias and activations on one output row (or the lead activations
+  // when there is no layer), in place.
+  void Finish(float* row) const;
+};
+
+void ApplyActs(float* row, int64_t n, const float* bias, const std::vector<Act>& acts);
 
 }  // namespace relgeo::internal

@@ -1,0 +1,473 @@
+// Encoder throughput, measured against the machine's float32 GEMM in the same run.
+//
+//   build-perf/bench/bench_encoder [--threads=2] [--queries=256] [--conv_queries=32]
+//       [--summary_json=PATH] [--skip_python] [--benchmark_filter=...]
+//
+// Metric maps (built here with torch::jit::Module::define, saved to a temp dir so
+// that the Python reference loads the very same module):
+//   mlp   the MLP decoder: Linear(128,512)+ReLU, Linear(512,784)+Sigmoid
+//   conv  the paper's conv decoder (latent 128): Linear(128,3136)+ReLU, view(64,7,7),
+//         ConvTranspose2d(64,32,3,s2,p1,op1)+ReLU, ConvTranspose2d(32,1,3,s2,p1,op1)+Sigmoid
+// K = 256 anchors, N = 8 steps, euclidean, length mode.
+//
+// FLOP accounting (per map evaluation = per interior path point; a line z -> a has
+// N - 1 of them, f(z) and f(a) are computed once and their time is included):
+//   map FLOPs   the map's multiply-adds x 2 as a plain forward runs it:
+//               mlp 2 (128*512 + 512*784) = 933,888;  conv 802,816 + 1,806,336 + 112,896 = 2,722,048
+//   executed    what the encoder actually runs per path point: the affine fast path
+//               replaces the first layer by an interpolation (2 h FLOPs):
+//               mlp 802,816 + 1,024; conv 1,919,232 + 6,272
+// GFLOP/s_map = evaluations x map FLOPs / s (the useful work of the straight-line
+// proxy); GFLOP/s_exec = evaluations x executed FLOPs / s. The GEMM peak is
+// torch::mm_out of (2048 x 512) x (512 x 784) float32, measured before and after every
+// encoder benchmark (the mean is its peak), so contention on a shared machine moves
+// both sides of the ratio together.
+#include <benchmark/benchmark.h>
+#include <torch/script.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <unistd.h>
+
+#include "relgeo/npy.h"
+#include "relgeo/relative_encoder.h"
+#include "relgeo/threads.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using relgeo::Matrix;
+
+struct Flags {
+  int threads = 0;
+  int64_t queries = 256;
+  int64_t conv_queries = 32;
+  int64_t anchors = 256;
+  int steps = 8;
+  bool skip_python = false;
+  std::string summary_json;
+} g_flags;
+
+std::string g_dir;  // temp dir with the maps and inputs
+
+double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+// ---- maps --------------------------------------------------------------------------
+
+torch::Tensor Randn(std::vector<int64_t> shape, double scale, uint64_t seed) {
+  torch::manual_seed(seed);
+  return torch::randn(shape) * scale;
+}
+
+std::string SaveModule(torch::jit::Module& m, const std::string& name) {
+  std::string path = g_dir + "/" + name + ".pt";
+  m.save(path);
+  return path;
+}
+
+std::string BuildMlp() {
+  torch::jit::Module m("MlpDecoder");
+  m.register_attribute("input_dim", c10::IntType::get(), int64_t{128});
+  m.register_parameter("W1", Randn({512, 128}, 1.0 / std::sqrt(128.0), 1), false);
+  m.register_parameter("b1", Randn({512}, 0.1, 2), false);
+  m.register_parameter("W2", Randn({784, 512}, 1.0 / std::sqrt(512.0), 3), false);
+  m.register_parameter("b2", Randn({784}, 0.1, 4), false);
+  m.define(
+      "def forward(self, x):\n"
+      "  h = torch.relu(torch.linear(x, self.W1, self.b1))\n"
+      "  return torch.sigmoid(torch.linear(h, self.W2, self.b2))\n");
+  return SaveModule(m, "mlp");
+}
+
+std::string BuildConv() {
+  torch::jit::Module m("ConvDecoder");
+  m.register_attribute("input_dim", c10::IntType::get(), int64_t{128});
+  m.register_parameter("W0", Randn({3136, 128}, 1.0 / std::sqrt(128.0), 11), false);
+  m.register_parameter("b0", Randn({3136}, 0.1, 12), false);
+  m.register_parameter("W1", Randn({64, 32, 3, 3}, 1.0 / std::sqrt(64.0 * 9 / 4), 13), false);
+  m.register_parameter("b1", Randn({32}, 0.1, 14), false);
+  m.register_parameter("W2", Randn({32, 1, 3, 3}, 1.0 / std::sqrt(32.0 * 9 / 4), 15), false);
+  m.register_parameter("b2", Randn({1}, 0.1, 16), false);
+  m.define(
+      "def forward(self, x):\n"
+      "  h = torch.relu(torch.linear(x, self.W0, self.b0))\n"
+      "  h = h.view(-1, 64, 7, 7)\n"
+      "  h = torch.relu(torch.conv_transpose2d(h, self.W1, self.b1, 2, 1, 1))\n"
+      "  return torch.sigmoid(torch.conv_transpose2d(h, self.W2, self.b2, 2, 1, 1))\n");
+  return SaveModule(m, "conv");
+}
+
+struct MapSpec {
+  std::string name, path;
+  double flops_map = 0, flops_exec_fast = 0;
+  int64_t queries = 0;
+  std::shared_ptr<relgeo::MetricMap> map;
+  Matrix anchors, latents;
+  std::string anchors_path, latents_path;
+};
+std::map<std::string, MapSpec> g_maps;
+
+Matrix RandomLatents(int64_t n, int64_t d, uint64_t seed) {
+  torch::Tensor t = Randn({n, d}, 1.0, seed).contiguous();
+  return Matrix(n, d, std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + n * d));
+}
+
+void AddMap(const std::string& name, const std::string& path, double fm, double fe, int64_t queries) {
+  MapSpec s;
+  s.name = name;
+  s.path = path;
+  s.flops_map = fm;
+  s.flops_exec_fast = fe;
+  s.queries = queries;
+  auto r = relgeo::MetricMap::Load(path);
+  if (!r.ok()) {
+    std::cerr << r.status().ToString() << "\n";
+    std::exit(1);
+  }
+  s.map = *r;
+  s.anchors = RandomLatents(g_flags.anchors, 128, 100);
+  s.latents = RandomLatents(queries, 128, 200);
+  s.anchors_path = g_dir + "/" + name + "_anchors.npy";
+  s.latents_path = g_dir + "/" + name + "_latents.npy";
+  (void)relgeo::WriteNpyMatrix(s.anchors_path, s.anchors);
+  (void)relgeo::WriteNpyMatrix(s.latents_path, s.latents);
+  g_maps[name] = std::move(s);
+}
+
+// ---- the GEMM peak -----------------------------------------------------------------
+
+double GemmGflops(int64_t M, int64_t K, int64_t N, double min_seconds) {
+  c10::InferenceMode guard;
+  static std::map<std::tuple<int64_t, int64_t, int64_t>, std::array<torch::Tensor, 3>> cache;
+  auto& t = cache[{M, K, N}];
+  if (!t[0].defined()) t = {torch::randn({M, K}), torch::randn({K, N}), torch::empty({M, N})};
+  at::mm_out(t[2], t[0], t[1]);  // warm
+  int64_t reps = 0;
+  auto t0 = Clock::now();
+  double el = 0;
+  do {
+    at::mm_out(t[2], t[0], t[1]);
+    ++reps;
+    el = Seconds(t0, Clock::now());
+  } while (el < min_seconds);
+  return 2.0 * M * K * N * reps / el / 1e9;
+}
+double Peak() { return GemmGflops(2048, 512, 784, 0.25); }
+
+// ---- results shared with the summary -----------------------------------------------
+
+struct Row {
+  double pairs_per_s = 0, evals_per_s = 0, gflops_map = 0, gflops_exec = 0, peak = 0, seconds = 0;
+  std::string note;
+};
+std::map<std::string, Row> g_rows;
+
+void Report(benchmark::State& st, const std::string& key, const MapSpec& s, int64_t n, int64_t K, int N,
+            double secs, int64_t iters, double flops_exec, double peak) {
+  Row r;
+  r.seconds = secs / iters;
+  r.pairs_per_s = double(n) * K * iters / secs;
+  r.evals_per_s = r.pairs_per_s * (N - 1);
+  r.gflops_map = r.evals_per_s * s.flops_map / 1e9;
+  r.gflops_exec = r.evals_per_s * flops_exec / 1e9;
+  r.peak = peak;
+  st.counters["pairs/s"] = r.pairs_per_s;
+  st.counters["evals/s"] = r.evals_per_s;
+  st.counters["GFLOPs_map"] = r.gflops_map;
+  st.counters["GFLOPs_exec"] = r.gflops_exec;
+  st.counters["peak_GFLOPs"] = peak;
+  st.counters["pct_peak_map"] = 100.0 * r.gflops_map / peak;
+  st.counters["pct_peak_exec"] = 100.0 * r.gflops_exec / peak;
+  g_rows[key] = r;
+}
+
+// ---- benchmarks ---------------------------------------------------------------------
+
+void BM_Gemm(benchmark::State& st, int64_t M, int64_t K, int64_t N) {
+  double g = 0;
+  for (auto _ : st) g = GemmGflops(M, K, N, 0.5);
+  st.counters["GFLOPs"] = g;
+  g_rows["gemm " + std::to_string(M) + "x" + std::to_string(K) + "x" + std::to_string(N)].gflops_exec = g;
+}
+
+void BM_Encoder(benchmark::State& st, const std::string& map_name, bool fast, int64_t rows, int64_t queries,
+                int64_t anchors, int steps, const std::string& key) {
+  MapSpec& s = g_maps[map_name];
+  relgeo::EncoderOptions o;
+  o.steps = steps;
+  o.allow_affine_fast_path = fast;
+  o.rows_per_batch = rows;
+  Matrix A = anchors == s.anchors.rows() ? s.anchors : RandomLatents(anchors, 128, 300 + anchors);
+  auto enc = relgeo::RelativeEncoder::Create(s.map, A, o);
+  if (!enc.ok()) {
+    st.SkipWithError(enc.status().ToString().c_str());
+    return;
+  }
+  if ((*enc)->affine_fast_path() != fast) {
+    st.SkipWithError("fast path detection disagrees with the request");
+    return;
+  }
+  relgeo::MatrixView Z = relgeo::MatrixView(s.latents).RowSlice(0, std::min(queries, s.latents.rows()));
+  double p0 = Peak();
+  double secs = 0;
+  int64_t iters = 0;
+  for (auto _ : st) {
+    auto t0 = Clock::now();
+    auto r = (*enc)->Encode(Z);
+    const double dt = Seconds(t0, Clock::now());
+    if (!r.ok()) {
+      st.SkipWithError(r.status().ToString().c_str());
+      return;
+    }
+    st.SetIterationTime(dt);
+    secs += dt;
+    ++iters;
+  }
+  double peak = 0.5 * (p0 + Peak());
+  const double exec = fast ? s.flops_exec_fast : s.flops_map;
+  Report(st, key, s, Z.rows(), anchors, steps, secs, iters, exec, peak);
+  st.counters["rows_per_batch"] = double((*enc)->rows_per_batch());
+}
+
+// Algorithm 1 as written: one anchor and one step at a time, one map call per path
+// point (f(z) and f(a) cached, which only helps it).
+void BM_Naive(benchmark::State& st, const std::string& map_name, int64_t queries) {
+  MapSpec& s = g_maps[map_name];
+  const int N = g_flags.steps;
+  const int64_t K = s.anchors.rows();
+  torch::jit::Module mod = torch::jit::load(s.path);
+  mod.eval();
+  c10::InferenceMode guard;
+  torch::Tensor A = torch::from_blob(s.anchors.data(), {K, 128}).clone();
+  torch::Tensor Z = torch::from_blob(s.latents.data(), {s.latents.rows(), 128}).narrow(0, 0, queries).clone();
+  auto f = [&](const torch::Tensor& x) { return mod.forward({x}).toTensor().reshape({x.size(0), -1}); };
+  torch::Tensor fa = f(A);
+  double p0 = Peak();
+  double secs = 0;
+  int64_t iters = 0;
+  for (auto _ : st) {
+    auto t0 = Clock::now();
+    torch::Tensor out = torch::empty({queries, K});
+    for (int64_t i = 0; i < queries; ++i) {
+      torch::Tensor z = Z.narrow(0, i, 1);
+      torch::Tensor fz = f(z);
+      for (int64_t k = 0; k < K; ++k) {
+        torch::Tensor a = A.narrow(0, k, 1), prev = fz;
+        double L = 0;
+        for (int j = 1; j <= N; ++j) {
+          torch::Tensor cur = j == N ? fa.narrow(0, k, 1) : f(z + (a - z) * (double(j) / N));
+          L += (cur - prev).norm().item<double>();
+          prev = cur;
+        }
+        out[i][k] = L;
+      }
+    }
+    const double dt = Seconds(t0, Clock::now());
+    st.SetIterationTime(dt);
+    secs += dt;
+    ++iters;
+  }
+  Report(st, map_name + " naive (Algorithm 1, one point per call)", s, queries, K, N, secs, iters, s.flops_map,
+         0.5 * (p0 + Peak()));
+}
+
+// The batched PyTorch reference, run as a child process on the same module and inputs.
+void BM_PyTorch(benchmark::State& st, const std::string& map_name) {
+  MapSpec& s = g_maps[map_name];
+  const std::string out_npy = g_dir + "/" + map_name + "_py_reps.npy";
+  std::ostringstream cmd;
+  const int threads = relgeo::ConfiguredThreads();
+  cmd << "OMP_NUM_THREADS=" << threads << " OPENBLAS_NUM_THREADS=" << threads << " /usr/bin/python3 "
+      << RELGEO_BENCH_DIR << "/reference_algorithm1.py --map " << s.path << " --anchors " << s.anchors_path
+      << " --latents " << s.latents_path << " --steps " << g_flags.steps << " --threads " << threads
+      << " --out " << out_npy;
+  double p0 = Peak();
+  std::string json;
+  for (auto _ : st) {
+    FILE* p = popen(cmd.str().c_str(), "r");
+    if (!p) {
+      st.SkipWithError("cannot start python3");
+      return;
+    }
+    char buf[4096];
+    json.clear();
+    while (fgets(buf, sizeof buf, p)) json += buf;
+    if (pclose(p) != 0) {
+      st.SkipWithError(("reference failed: " + cmd.str()).c_str());
+      return;
+    }
+  }
+  auto field = [&](const std::string& k) {
+    size_t at = json.find("\"" + k + "\": ");
+    return at == std::string::npos ? 0.0 : std::atof(json.c_str() + at + k.size() + 4);
+  };
+  const double secs = field("seconds");
+  st.SetIterationTime(secs);
+  Report(st, map_name + " PyTorch batched reference", s, s.queries, s.anchors.rows(), g_flags.steps, secs, 1,
+         s.flops_map, 0.5 * (p0 + Peak()));
+  st.counters["queries_per_chunk"] = field("queries_per_chunk");
+  g_rows[map_name + " PyTorch batched reference"].note = json;
+  // Same values as relgeo's encoder?
+  auto py = relgeo::ReadNpyMatrix(out_npy);
+  relgeo::EncoderOptions o;
+  o.steps = g_flags.steps;
+  auto enc = relgeo::RelativeEncoder::Create(s.map, s.anchors, o);
+  if (py.ok() && enc.ok()) {
+    auto r = (*enc)->Encode(s.latents);
+    double worst = 0;
+    for (int64_t i = 0; r.ok() && i < r->size(); ++i)
+      worst = std::max(worst, std::abs(double(r->data()[i]) - py->data()[i]) / std::max(1e-6, std::abs(double(py->data()[i]))));
+    st.counters["max_rel_diff_vs_relgeo"] = worst;
+  }
+}
+
+// Peak resident memory of one Encode (VmHWM reset through /proc/self/clear_refs).
+int64_t ReadStatusKb(const char* key) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(key, 0) == 0) return std::atoll(line.c_str() + std::strlen(key));
+  return -1;
+}
+bool ResetPeakRss() { return static_cast<bool>(std::ofstream("/proc/self/clear_refs") << "5"); }
+
+void BM_Memory(benchmark::State& st, int64_t anchors, int steps, int64_t budget_mb, int64_t rows) {
+  MapSpec& s = g_maps["mlp"];
+  relgeo::EncoderOptions o;
+  o.steps = steps;
+  o.memory_budget_bytes = budget_mb << 20;
+  o.rows_per_batch = rows;
+  Matrix A = RandomLatents(anchors, 128, 400 + anchors);
+  relgeo::MatrixView Z = relgeo::MatrixView(s.latents).RowSlice(0, 16);
+  auto enc = relgeo::RelativeEncoder::Create(s.map, A, o);
+  if (!enc.ok()) {
+    st.SkipWithError(enc.status().ToString().c_str());
+    return;
+  }
+  (void)(*enc)->Encode(Z.RowSlice(0, 1));  // warm allocator caches
+  int64_t base = 0, peak = 0;
+  double secs = 0;
+  for (auto _ : st) {
+    base = ReadStatusKb("VmRSS:");
+    ResetPeakRss();
+    auto t0 = Clock::now();
+    auto r = (*enc)->Encode(Z);
+    secs = Seconds(t0, Clock::now());
+    st.SetIterationTime(secs);
+    peak = ReadStatusKb("VmHWM:");
+  }
+  st.counters["rss_before_MB"] = base / 1024.0;
+  st.counters["peak_rss_MB"] = peak / 1024.0;
+  st.counters["peak_minus_before_MB"] = (peak - base) / 1024.0;
+  st.counters["budget_MB"] = double(budget_mb);
+  st.counters["rows_per_batch"] = double((*enc)->rows_per_batch());
+  st.counters["pairs/s"] = 16.0 * anchors / secs;
+}
+
+void PrintSummary() {
+  std::ostringstream js;
+  js << "{\n";
+  std::printf("\n%-52s %12s %12s %10s %10s %8s\n", "configuration", "pairs/s", "evals/s", "GFLOP/s", "exec GF/s",
+              "% peak");
+  bool first = true;
+  for (const auto& [k, r] : g_rows) {
+    if (r.peak > 0)
+      std::printf("%-52s %12.0f %12.0f %10.1f %10.1f %7.1f%%\n", k.c_str(), r.pairs_per_s, r.evals_per_s, r.gflops_map,
+                  r.gflops_exec, 100.0 * r.gflops_map / r.peak);
+    else if (r.gflops_exec > 0)
+      std::printf("%-52s %12s %12s %10.1f\n", k.c_str(), "", "", r.gflops_exec);
+    js << (first ? "" : ",\n") << "  \"" << k << "\": {\"pairs_per_s\": " << r.pairs_per_s
+       << ", \"evals_per_s\": " << r.evals_per_s << ", \"gflops_map\": " << r.gflops_map
+       << ", \"gflops_exec\": " << r.gflops_exec << ", \"peak\": " << r.peak << ", \"seconds\": " << r.seconds << "}";
+    first = false;
+  }
+  js << "\n}\n";
+  auto ratio = [&](const std::string& a, const std::string& b) {
+    if (!g_rows.count(a) || !g_rows.count(b) || g_rows[b].pairs_per_s <= 0) return;
+    std::printf("ratio  %-45s / %-45s = %6.2fx\n", a.c_str(), b.c_str(), g_rows[a].pairs_per_s / g_rows[b].pairs_per_s);
+  };
+  for (const std::string m : {"mlp", "conv"}) {
+    ratio(m + " relgeo fast", m + " relgeo plain");
+    ratio(m + " relgeo fast", m + " naive (Algorithm 1, one point per call)");
+    ratio(m + " relgeo plain", m + " naive (Algorithm 1, one point per call)");
+    ratio(m + " relgeo fast", m + " PyTorch batched reference");
+    ratio(m + " relgeo plain", m + " PyTorch batched reference");
+  }
+  if (!g_flags.summary_json.empty()) std::ofstream(g_flags.summary_json) << js.str();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<char*> rest{argv[0]};
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto val = [&](const char* k) { return a.substr(std::strlen(k)); };
+    if (a.rfind("--threads=", 0) == 0) g_flags.threads = std::stoi(val("--threads="));
+    else if (a.rfind("--queries=", 0) == 0) g_flags.queries = std::stoll(val("--queries="));
+    else if (a.rfind("--conv_queries=", 0) == 0) g_flags.conv_queries = std::stoll(val("--conv_queries="));
+    else if (a.rfind("--summary_json=", 0) == 0) g_flags.summary_json = val("--summary_json=");
+    else if (a == "--skip_python") g_flags.skip_python = true;
+    else rest.push_back(argv[i]);
+  }
+  int rargc = static_cast<int>(rest.size());
+  relgeo::ConfigureThreads(g_flags.threads);
+  g_dir = (std::filesystem::temp_directory_path() / ("relgeo_bench_" + std::to_string(getpid()))).string();
+  std::filesystem::create_directories(g_dir);
+  const double mlp = 2.0 * (128 * 512 + 512 * 784), conv = 802816.0 + 1806336.0 + 112896.0;
+  AddMap("mlp", BuildMlp(), mlp, mlp - 2.0 * 128 * 512 + 2.0 * 512, g_flags.queries);
+  AddMap("conv", BuildConv(), conv, conv - 2.0 * 128 * 3136 + 2.0 * 3136, g_flags.conv_queries);
+  const int N = g_flags.steps;
+  const int64_t K = g_flags.anchors;
+
+  auto reg = [](const std::string& name, auto fn) {
+    return benchmark::RegisterBenchmark(name.c_str(), fn)->UseManualTime()->Unit(benchmark::kMillisecond);
+  };
+  benchmark::RegisterBenchmark("gemm/2048x512x784", BM_Gemm, 2048, 512, 784)->Iterations(1);
+  benchmark::RegisterBenchmark("gemm/2048x2048x2048", BM_Gemm, 2048, 2048, 2048)->Iterations(1);
+  for (const std::string m : {"mlp", "conv"}) {
+    const int64_t q = g_maps[m].queries;
+    reg("encoder/" + m + "/fast", [=](benchmark::State& st) { BM_Encoder(st, m, true, 0, q, K, N, m + " relgeo fast"); })
+        ->Iterations(1);
+    reg("encoder/" + m + "/plain",
+        [=](benchmark::State& st) { BM_Encoder(st, m, false, 0, q, K, N, m + " relgeo plain"); })
+        ->Iterations(1);
+    reg("naive/" + m, [=](benchmark::State& st) { BM_Naive(st, m, m == "mlp" ? 2 : 1); })->Iterations(1);
+    if (!g_flags.skip_python) reg("pytorch/" + m, [=](benchmark::State& st) { BM_PyTorch(st, m); })->Iterations(1);
+  }
+  // Rows per batched map call (the cache/GEMM-shape trade-off), MLP fast path, 64 queries.
+  for (int64_t rows : {64, 128, 256, 512, 1024, 2048, 4096})
+    reg("rows/mlp/fast/" + std::to_string(rows), [=](benchmark::State& st) {
+      BM_Encoder(st, "mlp", true, rows, 64, K, N, "mlp fast rows=" + std::to_string(rows) + " (64 queries)");
+    })->Iterations(1);
+  // Scaling: time vs K (N = 8) and vs N (K = 256), 16 queries, MLP fast path.
+  for (int64_t k : {16, 64, 256, 1000})
+    reg("scaling/K/" + std::to_string(k), [=](benchmark::State& st) {
+      BM_Encoder(st, "mlp", true, 0, 16, k, 8, "scaling K=" + std::to_string(k) + " N=8 (16 queries)");
+    })->Iterations(1);
+  for (int n : {2, 4, 8, 16, 32})
+    reg("scaling/N/" + std::to_string(n), [=](benchmark::State& st) {
+      BM_Encoder(st, "mlp", true, 0, 16, 256, n, "scaling K=256 N=" + std::to_string(n) + " (16 queries)");
+    })->Iterations(1);
+  // Memory: peak RSS of one Encode of 16 queries, K up to 1000, N up to 32.
+  for (int64_t k : {256, 1000})
+    for (int n : {8, 32})
+      for (int64_t mb : {16, 64, 256})
+        reg("memory/K" + std::to_string(k) + "/N" + std::to_string(n) + "/budget" + std::to_string(mb) + "MB/rows_unlimited",
+            [=](benchmark::State& st) { BM_Memory(st, k, n, mb, int64_t{1} << 40); })
+            ->Iterations(1);
+
+  benchmark::Initialize(&rargc, rest.data());
+  benchmark::RunSpecifiedBenchmarks();
+  PrintSummary();
+  benchmark::Shutdown();
+  std::filesystem::remove_all(g_dir);
+  return 0;
+}
