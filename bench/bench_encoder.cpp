@@ -1,6 +1,6 @@
 // Encoder throughput, measured against the machine's float32 GEMM in the same run.
 //
-//   build-perf/bench/bench_encoder [--threads=2] [--queries=256] [--conv_queries=32]
+//   build-perf/bench/bench_encoder [--threads=2] [--queries=256] [--slow_queries=32] [--conv_queries=8]
 //       [--summary_json=PATH] [--skip_python] [--benchmark_filter=...]
 //
 // Metric maps (built here with torch::jit::Module::define, saved to a temp dir so
@@ -48,7 +48,8 @@ using relgeo::Matrix;
 struct Flags {
   int threads = 0;
   int64_t queries = 256;
-  int64_t conv_queries = 32;
+  int64_t slow_queries = 32;  // mlp: TorchScript-rest, plain and PyTorch runs (and a fast run on the same rows)
+  int64_t conv_queries = 8;
   int64_t anchors = 256;
   int steps = 8;
   bool skip_python = false;
@@ -107,7 +108,7 @@ std::string BuildConv() {
 struct MapSpec {
   std::string name, path;
   double flops_map = 0, flops_exec_fast = 0;
-  int64_t queries = 0;
+  int64_t queries = 0, py_queries = 0;
   std::shared_ptr<relgeo::MetricMap> map;
   Matrix anchors, latents;
   std::string anchors_path, latents_path;
@@ -119,13 +120,15 @@ Matrix RandomLatents(int64_t n, int64_t d, uint64_t seed) {
   return Matrix(n, d, std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + n * d));
 }
 
-void AddMap(const std::string& name, const std::string& path, double fm, double fe, int64_t queries) {
+void AddMap(const std::string& name, const std::string& path, double fm, double fe, int64_t queries,
+            int64_t py_queries) {
   MapSpec s;
   s.name = name;
   s.path = path;
   s.flops_map = fm;
   s.flops_exec_fast = fe;
   s.queries = queries;
+  s.py_queries = py_queries;
   auto r = relgeo::MetricMap::Load(path);
   if (!r.ok()) {
     std::cerr << r.status().ToString() << "\n";
@@ -137,7 +140,7 @@ void AddMap(const std::string& name, const std::string& path, double fm, double 
   s.anchors_path = g_dir + "/" + name + "_anchors.npy";
   s.latents_path = g_dir + "/" + name + "_latents.npy";
   (void)relgeo::WriteNpyMatrix(s.anchors_path, s.anchors);
-  (void)relgeo::WriteNpyMatrix(s.latents_path, s.latents);
+  (void)relgeo::WriteNpyMatrix(s.latents_path, relgeo::MatrixView(s.latents).RowSlice(0, py_queries));
   g_maps[name] = std::move(s);
 }
 
@@ -198,11 +201,13 @@ void BM_Gemm(benchmark::State& st, int64_t M, int64_t K, int64_t N) {
 }
 
 void BM_Encoder(benchmark::State& st, const std::string& map_name, bool fast, int64_t rows, int64_t queries,
-                int64_t anchors, int steps, const std::string& key) {
+                int64_t anchors, int steps, const std::string& key, bool native = true, bool bf16 = false) {
   MapSpec& s = g_maps[map_name];
   relgeo::EncoderOptions o;
+  if (bf16) o.precision = relgeo::EncoderPrecision::kBFloat16;
   o.steps = steps;
   o.allow_affine_fast_path = fast;
+  o.allow_native_mlp = native;
   o.rows_per_batch = rows;
   Matrix A = anchors == s.anchors.rows() ? s.anchors : RandomLatents(anchors, 128, 300 + anchors);
   auto enc = relgeo::RelativeEncoder::Create(s.map, A, o);
@@ -234,11 +239,15 @@ void BM_Encoder(benchmark::State& st, const std::string& map_name, bool fast, in
   const double exec = fast ? s.flops_exec_fast : s.flops_map;
   Report(st, key, s, Z.rows(), anchors, steps, secs, iters, exec, peak);
   st.counters["rows_per_batch"] = double((*enc)->rows_per_batch());
+  st.SetLabel((*enc)->execution_plan());
+  g_rows[key].note = (*enc)->execution_plan();
 }
 
-// Algorithm 1 as written: one anchor and one step at a time, one map call per path
-// point (f(z) and f(a) cached, which only helps it).
-void BM_Naive(benchmark::State& st, const std::string& map_name, int64_t queries) {
+// Algorithm 1, one anchor and one step at a time, one map call per path point.
+// literal: as the paper writes it, D(gamma_j) and D(gamma_{j-1}) are both evaluated at
+// every step (2N calls per line); cached: each point once, f(z) and f(a) reused
+// (N-1 calls per line). Both count N-1 useful evaluations per line in the rates.
+void BM_Naive(benchmark::State& st, const std::string& map_name, int64_t queries, bool literal) {
   MapSpec& s = g_maps[map_name];
   const int N = g_flags.steps;
   const int64_t K = s.anchors.rows();
@@ -262,7 +271,13 @@ void BM_Naive(benchmark::State& st, const std::string& map_name, int64_t queries
         torch::Tensor a = A.narrow(0, k, 1), prev = fz;
         double L = 0;
         for (int j = 1; j <= N; ++j) {
-          torch::Tensor cur = j == N ? fa.narrow(0, k, 1) : f(z + (a - z) * (double(j) / N));
+          torch::Tensor cur;
+          if (literal) {
+            prev = f(z + (a - z) * (double(j - 1) / N));
+            cur = f(z + (a - z) * (double(j) / N));
+          } else {
+            cur = j == N ? fa.narrow(0, k, 1) : f(z + (a - z) * (double(j) / N));
+          }
           L += (cur - prev).norm().item<double>();
           prev = cur;
         }
@@ -274,8 +289,8 @@ void BM_Naive(benchmark::State& st, const std::string& map_name, int64_t queries
     secs += dt;
     ++iters;
   }
-  Report(st, map_name + " naive (Algorithm 1, one point per call)", s, queries, K, N, secs, iters, s.flops_map,
-         0.5 * (p0 + Peak()));
+  Report(st, map_name + (literal ? " naive literal (2N calls per line)" : " naive cached (N-1 calls per line)"), s,
+         queries, K, N, secs, iters, s.flops_map, 0.5 * (p0 + Peak()));
 }
 
 // The batched PyTorch reference, run as a child process on the same module and inputs.
@@ -310,7 +325,7 @@ void BM_PyTorch(benchmark::State& st, const std::string& map_name) {
   };
   const double secs = field("seconds");
   st.SetIterationTime(secs);
-  Report(st, map_name + " PyTorch batched reference", s, s.queries, s.anchors.rows(), g_flags.steps, secs, 1,
+  Report(st, map_name + " PyTorch batched reference", s, s.py_queries, s.anchors.rows(), g_flags.steps, secs, 1,
          s.flops_map, 0.5 * (p0 + Peak()));
   st.counters["queries_per_chunk"] = field("queries_per_chunk");
   g_rows[map_name + " PyTorch batched reference"].note = json;
@@ -320,12 +335,70 @@ void BM_PyTorch(benchmark::State& st, const std::string& map_name) {
   o.steps = g_flags.steps;
   auto enc = relgeo::RelativeEncoder::Create(s.map, s.anchors, o);
   if (py.ok() && enc.ok()) {
-    auto r = (*enc)->Encode(s.latents);
+    auto r = (*enc)->Encode(relgeo::MatrixView(s.latents).RowSlice(0, s.py_queries));
     double worst = 0;
     for (int64_t i = 0; r.ok() && i < r->size(); ++i)
       worst = std::max(worst, std::abs(double(r->data()[i]) - py->data()[i]) / std::max(1e-6, std::abs(double(py->data()[i]))));
     st.counters["max_rel_diff_vs_relgeo"] = worst;
   }
+}
+
+// bfloat16 GEMMs: how far the representations move from float32, and whether
+// retrieval moves: MRR of matching each query's bf16 representation among the fp32
+// representations of all queries (cosine similarity; 1.0 = every query finds itself
+// first), plus the same MRR between fp32 representations of two nearby latent sets
+// as a scale for what a real perturbation does.
+void BM_Precision(benchmark::State& st) {
+  MapSpec& s = g_maps["mlp"];
+  relgeo::EncoderOptions o;
+  o.steps = g_flags.steps;
+  auto e32 = relgeo::RelativeEncoder::Create(s.map, s.anchors, o);
+  o.precision = relgeo::EncoderPrecision::kBFloat16;
+  auto e16 = relgeo::RelativeEncoder::Create(s.map, s.anchors, o);
+  if (!e32.ok() || !e16.ok()) {
+    st.SkipWithError("encoder creation failed");
+    return;
+  }
+  const int64_t n = std::min<int64_t>(s.latents.rows(), 256);
+  relgeo::MatrixView Z = relgeo::MatrixView(s.latents).RowSlice(0, n);
+  Matrix r32, r16;
+  for (auto _ : st) {
+    r32 = *(*e32)->Encode(Z);
+    r16 = *(*e16)->Encode(Z);
+  }
+  const int64_t K = r32.cols();
+  double max_rel = 0, mean_rel = 0;
+  for (int64_t i = 0; i < r32.size(); ++i) {
+    const double e = std::abs(double(r16.data()[i]) - r32.data()[i]) / std::max(1e-9, std::abs(double(r32.data()[i])));
+    max_rel = std::max(max_rel, e);
+    mean_rel += e / r32.size();
+  }
+  auto unit = [&](const Matrix& m, int64_t i) {
+    std::vector<double> v(m.row(i), m.row(i) + K);
+    double nn = 0;
+    for (double x : v) nn += x * x;
+    for (double& x : v) x /= std::sqrt(nn);
+    return v;
+  };
+  double mrr = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    auto q = unit(r16, i);
+    std::vector<double> sims(n);
+    for (int64_t j = 0; j < n; ++j) {
+      auto c = unit(r32, j);
+      double d = 0;
+      for (int64_t k = 0; k < K; ++k) d += q[k] * c[k];
+      sims[j] = d;
+    }
+    int64_t rank = 1;
+    for (int64_t j = 0; j < n; ++j) rank += (j != i && sims[j] >= sims[i]);
+    mrr += 1.0 / rank / n;
+  }
+  st.counters["max_rel_err"] = max_rel;
+  st.counters["mean_rel_err"] = mean_rel;
+  st.counters["MRR_bf16_vs_fp32"] = mrr;
+  g_rows["precision bf16 vs fp32"].note =
+      "max_rel_err=" + std::to_string(max_rel) + " mean_rel_err=" + std::to_string(mean_rel) + " MRR=" + std::to_string(mrr);
 }
 
 // Peak resident memory of one Encode (VmHWM reset through /proc/self/clear_refs).
@@ -378,6 +451,7 @@ void PrintSummary() {
               "% peak");
   bool first = true;
   for (const auto& [k, r] : g_rows) {
+    if (!r.note.empty() && r.note[0] != '{') std::printf("  [%s: %s]\n", k.c_str(), r.note.c_str());
     if (r.peak > 0)
       std::printf("%-52s %12.0f %12.0f %10.1f %10.1f %7.1f%%\n", k.c_str(), r.pairs_per_s, r.evals_per_s, r.gflops_map,
                   r.gflops_exec, 100.0 * r.gflops_map / r.peak);
@@ -395,9 +469,14 @@ void PrintSummary() {
   };
   for (const std::string m : {"mlp", "conv"}) {
     ratio(m + " relgeo fast", m + " relgeo plain");
-    ratio(m + " relgeo fast", m + " naive (Algorithm 1, one point per call)");
-    ratio(m + " relgeo plain", m + " naive (Algorithm 1, one point per call)");
+    ratio(m + " relgeo fast", m + " relgeo fast, TorchScript rest");
+    ratio(m + " relgeo fast", m + " naive literal (2N calls per line)");
+    ratio(m + " relgeo fast", m + " naive cached (N-1 calls per line)");
+    ratio(m + " relgeo plain", m + " naive cached (N-1 calls per line)");
     ratio(m + " relgeo fast", m + " PyTorch batched reference");
+    ratio(m + " relgeo fast (PyTorch's rows)", m + " PyTorch batched reference");
+    ratio(m + " relgeo fast bf16 GEMM", m + " PyTorch batched reference");
+    ratio(m + " relgeo fast bf16 GEMM", m + " relgeo fast");
     ratio(m + " relgeo plain", m + " PyTorch batched reference");
   }
   if (!g_flags.summary_json.empty()) std::ofstream(g_flags.summary_json) << js.str();
@@ -412,6 +491,7 @@ int main(int argc, char** argv) {
     auto val = [&](const char* k) { return a.substr(std::strlen(k)); };
     if (a.rfind("--threads=", 0) == 0) g_flags.threads = std::stoi(val("--threads="));
     else if (a.rfind("--queries=", 0) == 0) g_flags.queries = std::stoll(val("--queries="));
+    else if (a.rfind("--slow_queries=", 0) == 0) g_flags.slow_queries = std::stoll(val("--slow_queries="));
     else if (a.rfind("--conv_queries=", 0) == 0) g_flags.conv_queries = std::stoll(val("--conv_queries="));
     else if (a.rfind("--summary_json=", 0) == 0) g_flags.summary_json = val("--summary_json=");
     else if (a == "--skip_python") g_flags.skip_python = true;
@@ -422,8 +502,9 @@ int main(int argc, char** argv) {
   g_dir = (std::filesystem::temp_directory_path() / ("relgeo_bench_" + std::to_string(getpid()))).string();
   std::filesystem::create_directories(g_dir);
   const double mlp = 2.0 * (128 * 512 + 512 * 784), conv = 802816.0 + 1806336.0 + 112896.0;
-  AddMap("mlp", BuildMlp(), mlp, mlp - 2.0 * 128 * 512 + 2.0 * 512, g_flags.queries);
-  AddMap("conv", BuildConv(), conv, conv - 2.0 * 128 * 3136 + 2.0 * 3136, g_flags.conv_queries);
+  AddMap("mlp", BuildMlp(), mlp, mlp - 2.0 * 128 * 512 + 2.0 * 512, std::max(g_flags.queries, g_flags.slow_queries),
+         g_flags.slow_queries);
+  AddMap("conv", BuildConv(), conv, conv - 2.0 * 128 * 3136 + 2.0 * 3136, g_flags.conv_queries, g_flags.conv_queries);
   const int N = g_flags.steps;
   const int64_t K = g_flags.anchors;
 
@@ -433,15 +514,30 @@ int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("gemm/2048x512x784", BM_Gemm, 2048, 512, 784)->Iterations(1);
   benchmark::RegisterBenchmark("gemm/2048x2048x2048", BM_Gemm, 2048, 2048, 2048)->Iterations(1);
   for (const std::string m : {"mlp", "conv"}) {
-    const int64_t q = g_maps[m].queries;
+    const int64_t q = m == "mlp" ? g_flags.queries : g_flags.conv_queries;
+    const int64_t qs = g_maps[m].py_queries;  // the rows the slow variants and PyTorch run on
     reg("encoder/" + m + "/fast", [=](benchmark::State& st) { BM_Encoder(st, m, true, 0, q, K, N, m + " relgeo fast"); })
         ->Iterations(1);
+    if (qs != q)
+      reg("encoder/" + m + "/fast_same_rows_as_pytorch", [=](benchmark::State& st) {
+        BM_Encoder(st, m, true, 0, qs, K, N, m + " relgeo fast (PyTorch's rows)");
+      })->Iterations(1);
+    if (m == "mlp")
+      reg("encoder/" + m + "/fast_bf16", [=](benchmark::State& st) {
+        BM_Encoder(st, m, true, 0, q, K, N, m + " relgeo fast bf16 GEMM", true, true);
+      })->Iterations(1);
+    if (m == "mlp")
+      reg("encoder/" + m + "/fast_torchscript_rest", [=](benchmark::State& st) {
+        BM_Encoder(st, m, true, 0, qs, K, N, m + " relgeo fast, TorchScript rest", false);
+      })->Iterations(1);
     reg("encoder/" + m + "/plain",
-        [=](benchmark::State& st) { BM_Encoder(st, m, false, 0, q, K, N, m + " relgeo plain"); })
+        [=](benchmark::State& st) { BM_Encoder(st, m, false, 0, qs, K, N, m + " relgeo plain"); })
         ->Iterations(1);
-    reg("naive/" + m, [=](benchmark::State& st) { BM_Naive(st, m, m == "mlp" ? 2 : 1); })->Iterations(1);
+    reg("naive/" + m + "/literal", [=](benchmark::State& st) { BM_Naive(st, m, 1, true); })->Iterations(1);
+    reg("naive/" + m + "/cached", [=](benchmark::State& st) { BM_Naive(st, m, 1, false); })->Iterations(1);
     if (!g_flags.skip_python) reg("pytorch/" + m, [=](benchmark::State& st) { BM_PyTorch(st, m); })->Iterations(1);
   }
+  reg("precision/mlp/bf16_vs_fp32", BM_Precision)->Iterations(1);
   // Rows per batched map call (the cache/GEMM-shape trade-off), MLP fast path, 64 queries.
   for (int64_t rows : {64, 128, 256, 512, 1024, 2048, 4096})
     reg("rows/mlp/fast/" + std::to_string(rows), [=](benchmark::State& st) {

@@ -116,9 +116,10 @@ struct RelativeEncoder::Impl {
     const int64_t n = h.size(0);
     torch::Tensor x = h.to(torch::kCPU, torch::kFloat32).contiguous().clone();
     std::vector<float> b1(static_cast<size_t>(n * P.max_width)), b2(b1.size());
+    std::vector<uint16_t> half(b1.size());
     float* px = x.data_ptr<float>();
     for (int64_t r = 0; r < n; ++r) internal::ApplyActs(px + r * hdim, hdim, nullptr, P.lead);
-    float* y = P.Run(px, n, b1.data(), b2.data());
+    float* y = P.Run(px, n, b1.data(), b2.data(), half.data());
     if (!y) return Status::Internal("dnnl_sgemm failed");
     torch::Tensor out = torch::empty({n, mdim}, torch::kFloat32);
     std::memcpy(out.data_ptr<float>(), y, sizeof(float) * n * mdim);
@@ -187,7 +188,9 @@ std::string RelativeEncoder::execution_plan() const {
   const Impl& s = *impl_;
   if (!s.split) return "torchscript forward";
   std::string p = "affine " + s.split->description;
-  if (s.native) return p + " + native:" + s.native->description + " (" + std::to_string(s.lanes) + " lanes)";
+  if (s.native)
+    return p + " + native:" + s.native->description + " (" + std::to_string(s.lanes) + " lanes" +
+           (s.native->plan.bf16 ? ", bf16 GEMM" : "") + ")";
   return p + " + torchscript rest";
 }
 
@@ -220,6 +223,9 @@ Result<std::unique_ptr<RelativeEncoder>> RelativeEncoder::Create(std::shared_ptr
         if (impl->native && !impl->SplitAgrees(a)) impl->native.reset();  // check the native plan...
         if (!impl->SplitAgrees(a)) impl->split.reset();                    // ...then the TorchScript rest
         if (!impl->split) impl->native.reset();
+        // Reduced precision only after the structure was checked in float32.
+        if (impl->native && options.precision == EncoderPrecision::kBFloat16 && impl->native->plan.bgemm)
+          impl->native->plan.bf16 = true;
       }
     }
     impl->hdim = impl->split ? impl->split->hidden_dim() : a.size(1);
@@ -331,9 +337,10 @@ Result<Matrix> RelativeEncoder::Encode(MatrixView latents) const {
           Lane lane = new_lane();
           std::vector<float> x(static_cast<size_t>(batch_rows * h));
           std::vector<float> b1(static_cast<size_t>(batch_rows * P.max_width)), b2(b1.size());
+          std::vector<uint16_t> half(P.bf16 ? b1.size() : 0);
           auto run = [&](float* hp, int64_t rows, const float** y) -> Status {
             for (int64_t r = 0; r < rows; ++r) internal::ApplyActs(hp + r * h, h, nullptr, P.lead);
-            *y = P.Run(hp, rows, b1.data(), b2.data());
+            *y = P.Run(hp, rows, b1.data(), b2.data(), half.data());
             return *y ? Status::OK() : Status::Internal("dnnl_sgemm failed");
           };
           auto finish = [&](float* row) { P.Finish(row); };

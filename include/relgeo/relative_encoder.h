@@ -22,6 +22,13 @@ enum class PathMode {
 const char* PathModeName(PathMode m);
 Result<PathMode> ParsePathMode(const std::string& name);
 
+// Arithmetic of the map's matrix products inside the encoder.
+enum class EncoderPrecision {
+  kFloat32,   // everything float32 (the default)
+  kBFloat16,  // native MLP path only: GEMM inputs rounded to bfloat16, float32 accumulation
+              // (oneDNN; ~1.8x the float32 GEMM rate on AVX512-BF16 CPUs). Elsewhere ignored.
+};
+
 struct EncoderOptions {
   int steps = 8;  // N >= 1 segments on the straight line z -> a
   PathMode mode = PathMode::kLength;
@@ -43,6 +50,8 @@ struct EncoderOptions {
   // passes, no TorchScript interpreter), checked on probe rows like the fast path.
   // false = run the rest through TorchScript.
   bool allow_native_mlp = true;
+  // See EncoderPrecision; README "Performance" reports what bfloat16 changes.
+  EncoderPrecision precision = EncoderPrecision::kFloat32;
   // Path points per batched map call. 0 = automatic (a cache-friendly size, see
   // README "Performance"); always further capped by memory_budget_bytes.
   int64_t rows_per_batch = 0;

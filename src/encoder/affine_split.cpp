@@ -170,6 +170,7 @@ std::optional<NativeRest> DetectNativeRest(const AffineSplit& split) {
     Value* cur = graph->inputs()[1];
     NativeRest nr;
     nr.plan.sgemm = sgemm;
+    nr.plan.bgemm = reinterpret_cast<MlpPlan::Bgemm>(dlsym(RTLD_DEFAULT, "dnnl_gemm_bf16bf16f32"));
     std::ostringstream desc;
     bool bias_open = false;  // the last layer came from a matmul and may take an add
     auto add_layer = [&](const torch::Tensor& w /* out x in */, const torch::Tensor& b) {
@@ -179,6 +180,9 @@ std::optional<NativeRest> DetectNativeRest(const AffineSplit& split) {
       torch::Tensor wt = w.detach().to(torch::kCPU, torch::kFloat32).t().contiguous();
       nr.keep.push_back(wt);
       L.wt = wt.data_ptr<float>();
+      torch::Tensor wb = wt.to(torch::kBFloat16).contiguous();
+      nr.keep.push_back(wb);
+      L.wt_bf16 = reinterpret_cast<const uint16_t*>(wb.data_ptr());
       if (b.defined()) {
         torch::Tensor bb = b.detach().to(torch::kCPU, torch::kFloat32).reshape({-1}).contiguous();
         nr.keep.push_back(bb);

@@ -166,12 +166,27 @@ void ApplyActs(float* row, int64_t n, const float* bias, const std::vector<Act>&
   for (size_t i = first; i < acts.size(); ++i) ApplyAct(row, n, acts[i]);
 }
 
-float* MlpPlan::Run(float* x, int64_t rows, float* buf1, float* buf2) const {
+RELGEO_MULTIVERSION void ToBFloat16(const float* x, int64_t n, uint16_t* out) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, x + i, sizeof u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    out[i] = static_cast<uint16_t>(u >> 16);
+  }
+}
+
+float* MlpPlan::Run(float* x, int64_t rows, float* buf1, float* buf2, uint16_t* half) const {
   float* cur = x;
   for (size_t l = 0; l < layers.size(); ++l) {
     const Layer& L = layers[l];
     float* dst = (cur == buf1) ? buf2 : buf1;
-    if (sgemm('N', 'N', rows, L.out, L.in, 1.0f, cur, L.in, L.wt, L.out, 0.0f, dst, L.out) != 0) return nullptr;
+    if (bf16 && bgemm && L.wt_bf16) {
+      ToBFloat16(cur, rows * L.in, half);
+      if (bgemm('N', 'N', rows, L.out, L.in, 1.0f, half, L.in, L.wt_bf16, L.out, 0.0f, dst, L.out) != 0) return nullptr;
+    } else if (sgemm('N', 'N', rows, L.out, L.in, 1.0f, cur, L.in, L.wt, L.out, 0.0f, dst, L.out) != 0) {
+      return nullptr;
+    }
     if (l + 1 < layers.size())
       for (int64_t r = 0; r < rows; ++r) ApplyActs(dst + r * L.out, L.out, L.bias, L.acts);
     cur = dst;

@@ -45,27 +45,36 @@ enum class Act { kRelu, kSigmoid, kTanh };
 struct MlpPlan {
   using Sgemm = int (*)(char transa, char transb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                         int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+  // oneDNN's dnnl_gemm_bf16bf16f32: bfloat16 inputs, float32 accumulation and output.
+  using Bgemm = int (*)(char transa, char transb, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* A,
+                        int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C, int64_t ldc);
   struct Layer {
     const float* wt = nullptr;  // in x out (W^T, row-major)
     const float* bias = nullptr;  // out, or null
+    const uint16_t* wt_bf16 = nullptr;  // the same in bfloat16 (when bf16 is on)
     int64_t in = 0, out = 0;
     std::vector<Act> acts;
   };
   std::vector<Act> lead;
   std::vector<Layer> layers;
   Sgemm sgemm = nullptr;
+  Bgemm bgemm = nullptr;
+  bool bf16 = false;  // GEMM inputs rounded to bfloat16 (EncoderPrecision::kBFloat16)
   int64_t in_dim = 0, out_dim = 0, max_width = 0;
 
   // x (rows x in_dim, lead activations already applied) through every layer; the last
   // layer's bias and activations are NOT applied (see Finish). Returns the rows x
   // out_dim result, in x itself (no layer), buf1 or buf2 (each rows x max_width).
-  // Returns nullptr when sgemm fails.
-  float* Run(float* x, int64_t rows, float* buf1, float* buf2) const;
+  // `half` (rows x max_width uint16) holds the bfloat16 copy of each GEMM input when
+  // bf16 is on. Returns nullptr when the GEMM fails.
+  float* Run(float* x, int64_t rows, float* buf1, float* buf2, uint16_t* half) const;
   // The last layer's bias and activations on one output row (or the lead activations
   // when there is no layer), in place.
   void Finish(float* row) const;
 };
 
 void ApplyActs(float* row, int64_t n, const float* bias, const std::vector<Act>& acts);
+// float32 -> bfloat16, round to nearest even.
+void ToBFloat16(const float* x, int64_t n, uint16_t* out);
 
 }  // namespace relgeo::internal
