@@ -22,7 +22,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <regex>
+#include <shared_mutex>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -134,10 +136,10 @@ void FilteredSearch(int64_t nq, int64_t k, int64_t total, const IdFilter* filter
       int64_t got = 0, seen = 0;
       for (int64_t j = 0; j < kk && got < k; ++j) {
         const idx_t l = labels[p * kk + j];
-        if (l < 0) continue;
+        if (l == -1) continue;  // FAISS: fewer results than asked
         ++seen;
         const int64_t id = map(l);
-        if (id < 0 || (filter && !(*filter)(id))) continue;
+        if (id == -1 || (filter && !(*filter)(id))) continue;  // -1: tombstone (ids are never -1)
         out_ids[q * k + got] = id;
         out_scores[q * k + got] = dist[p * kk + j];
         ++got;
@@ -227,7 +229,7 @@ class HnswIndex : public VectorIndex {
     std::memcpy(out->pos_to_id_.data(), table.data(), table.size());
     if (static_cast<int64_t>(out->pos_to_id_.size()) != h->ntotal) return Status::Corruption("HNSW id table size mismatch");
     for (size_t p = 0; p < out->pos_to_id_.size(); ++p)
-      if (out->pos_to_id_[p] >= 0 && !out->id_to_pos_.emplace(out->pos_to_id_[p], p).second)
+      if (out->pos_to_id_[p] != -1 && !out->id_to_pos_.emplace(out->pos_to_id_[p], p).second)
         return Status::Corruption("HNSW id table has a duplicate id");
     return std::unique_ptr<VectorIndex>(std::move(out));
   }
@@ -266,7 +268,7 @@ class HnswIndex : public VectorIndex {
     if (!flat) return Status::Internal("HNSW storage is not flat");
     const float* xb = flat->get_xb();
     for (size_t p = 0; p < pos_to_id_.size(); ++p) {
-      if (pos_to_id_[p] < 0) continue;
+      if (pos_to_id_[p] == -1) continue;
       ids.push_back(pos_to_id_[p]);
       x.insert(x.end(), xb + p * dim_, xb + (p + 1) * dim_);
     }
@@ -287,16 +289,29 @@ class HnswIndex : public VectorIndex {
       FilteredSearch(
           q.rows(), k, index_->ntotal, filter, std::min<int64_t>(tomb, 4 * k),
           [&](const std::vector<int64_t>& rows, int64_t kk, idx_t* l, float* d) {
-            faiss::SearchParametersHNSW sp;
-            sp.efSearch = static_cast<int>(std::max<int64_t>(params.ef_search > 0 ? params.ef_search : 64, kk));
-            if (rows.size() == static_cast<size_t>(q.rows())) {
-              index_->search(q.rows(), x.data(), kk, d, l, &sp);
-            } else {
-              for (size_t i = 0; i < rows.size(); ++i)
-                index_->search(1, x.data() + rows[i] * dim_, kk, d + i * kk, l + i * kk, &sp);
+            // FAISS 1.7.3's IndexHNSW sizes its candidate heap from the member
+            // hnsw.efSearch and ignores SearchParametersHNSW there, so the member
+            // is set per call: searches wanting the same ef share ef_mu_, a
+            // search wanting another ef waits for them, sets it, and retries.
+            const int ef = static_cast<int>(std::max<int64_t>(params.ef_search > 0 ? params.ef_search : 64, kk));
+            for (;;) {
+              {
+                std::shared_lock<std::shared_mutex> lock(ef_mu_);
+                if (index_->hnsw.efSearch == ef) {
+                  if (rows.size() == static_cast<size_t>(q.rows())) {
+                    index_->search(q.rows(), x.data(), kk, d, l);
+                  } else {
+                    for (size_t i = 0; i < rows.size(); ++i)
+                      index_->search(1, x.data() + rows[i] * dim_, kk, d + i * kk, l + i * kk);
+                  }
+                  return;
+                }
+              }
+              std::unique_lock<std::shared_mutex> lock(ef_mu_);
+              index_->hnsw.efSearch = ef;
             }
           },
-          [&](idx_t l) { return l < static_cast<idx_t>(pos_to_id_.size()) ? pos_to_id_[l] : int64_t{-1}; }, out_ids,
+          [&](idx_t l) { return l >= 0 && l < static_cast<idx_t>(pos_to_id_.size()) ? pos_to_id_[l] : int64_t{-1}; }, out_ids,
           out_scores);
     });
   }
@@ -317,6 +332,7 @@ class HnswIndex : public VectorIndex {
   IndexSpec spec_;
   int64_t dim_;
   std::unique_ptr<faiss::IndexHNSWFlat> index_;
+  mutable std::shared_mutex ef_mu_;  // guards index_->hnsw.efSearch during searches
   std::vector<int64_t> pos_to_id_;                 // -1: tombstone
   std::unordered_map<int64_t, int64_t> id_to_pos_;  // live ids only
 };

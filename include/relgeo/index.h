@@ -10,7 +10,8 @@
 //                     on the data once TrainThreshold() vectors exist, exact
 //                     search until then; remove_ids
 //
-// External ids are stable int64 values chosen by the caller. Thread safety:
+// External ids are stable int64 values chosen by the caller; -1 is reserved
+// (it marks "no result" and HNSW tombstones). Thread safety:
 // const methods (Search, Serialize, size) may run concurrently with each other;
 // Add/Remove need exclusive access (the Database serialises them).
 #pragma once

@@ -114,6 +114,27 @@ Status CheckFinite(MatrixView m, const char* what) {
 // Index file beside the database: magic, version, sequence, crc32(body), body size, body.
 constexpr char kIndexMagic[] = "RGIDX001";
 
+// Writer-preferring reader/writer lock: a writer waiting at the gate stops new
+// readers, so a stream of searches cannot starve mutations (glibc's rwlock
+// prefers readers).
+class FairSharedMutex {
+ public:
+  void lock() {
+    std::lock_guard<std::mutex> g(gate_);
+    mu_.lock();
+  }
+  void unlock() { mu_.unlock(); }
+  void lock_shared() {
+    std::lock_guard<std::mutex> g(gate_);
+    mu_.lock_shared();
+  }
+  void unlock_shared() { mu_.unlock_shared(); }
+
+ private:
+  std::mutex gate_;
+  std::shared_mutex mu_;
+};
+
 struct ModelMeta {
   std::string name;
   int64_t latent_dim = 0, output_dim = 0;
@@ -191,7 +212,7 @@ struct Database::Impl {
   std::string dir;
   DatabaseOptions options;
   std::unique_ptr<store::Store> store;
-  mutable std::shared_mutex mu;  // shared: reads/searches; exclusive: mutations
+  mutable FairSharedMutex mu;  // shared: reads/searches; exclusive: mutations
   std::map<std::string, CollectionState> collections;
   bool closed = false;
 
@@ -489,7 +510,7 @@ struct Database::Impl {
     uint32_t cid;
     auto t0 = Clock::now();
     {
-      std::shared_lock<std::shared_mutex> l(mu);
+      std::shared_lock<FairSharedMutex> l(mu);
       RELGEO_RETURN_IF_ERROR(CheckOpen());
       RELGEO_ASSIGN_OR_RETURN(const CollectionState* c, GetCollection(collection));
       cid = c->meta.cid;
@@ -504,7 +525,7 @@ struct Database::Impl {
     }
     auto t1 = Clock::now();
     if (stats) stats->encode_seconds += Seconds(t0, t1);
-    std::unique_lock<std::shared_mutex> l(mu);
+    std::unique_lock<FairSharedMutex> l(mu);
     RELGEO_RETURN_IF_ERROR(CheckOpen());
     auto it = collections.find(collection);
     if (it == collections.end() || it->second.meta.cid != cid)
@@ -545,7 +566,7 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& dir, const D
 const std::string& Database::path() const { return impl_->dir; }
 
 Status Database::SaveIndexes() {
-  std::unique_lock<std::shared_mutex> l(impl_->mu);
+  std::unique_lock<FairSharedMutex> l(impl_->mu);
   RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());
   for (auto& [name, c] : impl_->collections)
     if (c.dirty) RELGEO_RETURN_IF_ERROR(impl_->SaveIndex(c).WithContext("saving index of '" + name + "'"));
@@ -554,7 +575,7 @@ Status Database::SaveIndexes() {
 
 Status Database::Close() {
   if (!impl_) return Status::OK();
-  std::unique_lock<std::shared_mutex> l(impl_->mu);
+  std::unique_lock<FairSharedMutex> l(impl_->mu);
   if (impl_->closed) return Status::OK();
   Status first;
   for (auto& [name, c] : impl_->collections) {
@@ -575,7 +596,7 @@ Status Database::CreateAnchorSet(const std::string& name, const std::vector<int6
   if (sample_ids.empty()) return Status::InvalidArgument("anchor set '" + name + "' needs at least one sample id");
   std::unordered_set<int64_t> seen(sample_ids.begin(), sample_ids.end());
   if (seen.size() != sample_ids.size()) return Status::InvalidArgument("anchor set '" + name + "' has duplicate sample ids");
-  std::unique_lock<std::shared_mutex> l(impl_->mu);
+  std::unique_lock<FairSharedMutex> l(impl_->mu);
   RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());
   RELGEO_ASSIGN_OR_RETURN(auto v, impl_->store->Get("A" + name));
   if (v) return Status::AlreadyExists("anchor set '" + name + "' already exists");
@@ -588,7 +609,7 @@ Status Database::CreateAnchorSet(const std::string& name, const std::vector<int6
 }
 
 Status Database::DropAnchorSet(const std::string& name) {
-  std::unique_lock<std::shared_mutex> l(impl_->mu);
+  std::unique_lock<FairSharedMutex> l(impl_->mu);
   RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());
   RELGEO_ASSIGN_OR_RETURN(auto ids, impl_->GetAnchorSet(name));
   (void)ids;
@@ -612,7 +633,7 @@ Status Database::DropAnchorSet(const std::string& name) {
 }
 
 Result<std::vector<AnchorSetInfo>> Database::ListAnchorSets() const {
-  std::shared_lock<std::shared_mutex> l(impl_->mu);
+  std::shared_lock<FairSharedMutex> l(impl_->mu);
   RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());
   std::vector<AnchorSetInfo> out;
   Status inner;
@@ -649,7 +670,7 @@ Status Database::RegisterModel(const ModelSpec& spec) {
   m.distance = spec.distance;
   m.has_encoder = !spec.encoder_bytes.empty();
   m.map_bytes = static_cast<int64_t>(spec.map_bytes.size());
-  std::unique_lock<std::shared_mutex> l(impl_->mu);
+  std::unique_lock<FairSharedMutex> l(impl_->mu);
   RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());
   RELGEO_ASSIGN_OR_RETURN(auto existing, impl_->store->Get("M" + spec.name));
   if (existing) return Status::AlreadyExists("model '" + spec.name + "' already exists");
@@ -675,7 +696,7 @@ Status Database::RegisterModel(const ModelSpec& spec) {
 }
 
 Status Database::AttachAnchors(const std::string& model, const std::string& anchor_set, MatrixView anchor_latents) {
-  std::unique_lock<std::shared_mutex> l(impl_->mu);
+  std::unique_lock<FairSharedMutex> l(impl_->mu);
   RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());
   RELGEO_ASSIGN_OR_RETURN(ModelMeta m, impl_->GetModel(model));
   RELGEO_ASSIGN_OR_RETURN(auto ids, impl_->GetAnchorSet(anchor_set));
@@ -691,7 +712,7 @@ Status Database::AttachAnchors(const std::string& model, const std::string& anch
 }
 
 Status Database::DropModel(const std::string& model) {
-  std::unique_lock<std::shared_mutex> l(impl_->mu);
+  std::unique_lock<FairSharedMutex> l(impl_->mu);
   RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());
   RELGEO_ASSIGN_OR_RETURN(ModelMeta m, impl_->GetModel(model));
   store::WriteBatch b;
@@ -709,7 +730,7 @@ Status Database::DropModel(const std::string& model) {
 }
 
 Result<std::vector<ModelInfo>> Database::ListModels() const {
-  std::shared_lock<std::shared_mutex> l(impl_->mu);
+  std::shared_lock<FairSharedMutex> l(impl_->mu);
   RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());
   std::vector<ModelInfo> out;
   Status inner;
@@ -741,7 +762,7 @@ Result<std::vector<ModelInfo>> Database::ListModels() const {
 }
 
 Result<std::string> Database::ModelEncoderBytes(const std::string& model) const {
-  std::shared_lock<std::shared_mutex> l(impl_->mu);
+  std::shared_lock<FairSharedMutex> l(impl_->mu);
   RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());
   RELGEO_ASSIGN_OR_RETURN(ModelMeta m, impl_->GetModel(model));
   if (!m.has_encoder) return std::string();
@@ -755,7 +776,7 @@ Status Database::CreateCollection(const std::string& name, const CollectionOptio
   RELGEO_RETURN_IF_ERROR(CheckName(name, "collection"));
   if (options.steps < 1 || options.steps > 4096) return Status::InvalidArgument("steps must be in [1, 4096]");
   RELGEO_ASSIGN_OR_RETURN(IndexSpec spec, IndexSpec::Parse(options.index));
-  std::unique_lock<std::shared_mutex> l(impl_->mu);
+  std::unique_lock<FairSharedMutex> l(impl_->mu);
   RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());
   if (impl_->collections.count(name)) return Status::AlreadyExists("collection '" + name + "' already exists");
   RELGEO_ASSIGN_OR_RETURN(auto anchor_ids, impl_->GetAnchorSet(options.anchor_set));
@@ -782,7 +803,7 @@ Status Database::CreateCollection(const std::string& name, const CollectionOptio
 }
 
 Status Database::DropCollection(const std::string& name) {
-  std::unique_lock<std::shared_mutex> l(impl_->mu);
+  std::unique_lock<FairSharedMutex> l(impl_->mu);
   RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());
   RELGEO_ASSIGN_OR_RETURN(const CollectionState* c, impl_->GetCollection(name));
   const uint32_t cid = c->meta.cid;
@@ -812,7 +833,7 @@ CollectionInfo InfoOf(const CollectionState& c) {
 }  // namespace
 
 Result<std::vector<CollectionInfo>> Database::ListCollections() const {
-  std::shared_lock<std::shared_mutex> l(impl_->mu);
+  std::shared_lock<FairSharedMutex> l(impl_->mu);
   RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());
   std::vector<CollectionInfo> out;
   for (const auto& [name, c] : impl_->collections) out.push_back(InfoOf(c));
@@ -820,7 +841,7 @@ Result<std::vector<CollectionInfo>> Database::ListCollections() const {
 }
 
 Result<CollectionInfo> Database::GetCollectionInfo(const std::string& name) const {
-  std::shared_lock<std::shared_mutex> l(impl_->mu);
+  std::shared_lock<FairSharedMutex> l(impl_->mu);
   RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());
   RELGEO_ASSIGN_OR_RETURN(const CollectionState* c, impl_->GetCollection(name));
   return InfoOf(*c);
@@ -843,7 +864,7 @@ Result<BulkStats> Database::BulkAdd(const std::string& collection, const std::st
   if (options.batch_size <= 0) return Status::InvalidArgument("batch_size must be positive");
   {
     // Fail fast on unknown names before reading any data.
-    std::shared_lock<std::shared_mutex> l(impl_->mu);
+    std::shared_lock<FairSharedMutex> l(impl_->mu);
     RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());
     RELGEO_ASSIGN_OR_RETURN(const CollectionState* c, impl_->GetCollection(collection));
     RELGEO_ASSIGN_OR_RETURN(ModelMeta m, impl_->GetModel(model));
@@ -872,7 +893,7 @@ Result<BulkStats> Database::BulkAdd(const std::string& collection, const std::st
     }
   }
   {
-    std::unique_lock<std::shared_mutex> l(impl_->mu);
+    std::unique_lock<FairSharedMutex> l(impl_->mu);
     RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());
     auto it = impl_->collections.find(collection);
     if (it != impl_->collections.end() && it->second.dirty) {
@@ -905,7 +926,7 @@ Result<BulkStats> Database::BulkAdd(const std::string& collection, const std::st
 }
 
 Result<int64_t> Database::Remove(const std::string& collection, const std::vector<int64_t>& ids) {
-  std::unique_lock<std::shared_mutex> l(impl_->mu);
+  std::unique_lock<FairSharedMutex> l(impl_->mu);
   RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());
   RELGEO_RETURN_IF_ERROR(CheckName(collection, "collection"));
   auto it = impl_->collections.find(collection);
@@ -940,7 +961,7 @@ Result<int64_t> Database::Remove(const std::string& collection, const std::vecto
 }
 
 Result<Item> Database::Get(const std::string& collection, int64_t id) const {
-  std::shared_lock<std::shared_mutex> l(impl_->mu);
+  std::shared_lock<FairSharedMutex> l(impl_->mu);
   RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());
   RELGEO_ASSIGN_OR_RETURN(const CollectionState* c, impl_->GetCollection(collection));
   RELGEO_ASSIGN_OR_RETURN(auto v, impl_->store->Get(store::ItemKey(c->meta.cid, id)));
@@ -957,7 +978,7 @@ Result<Item> Database::Get(const std::string& collection, int64_t id) const {
 // ---------------------------------------------------------------- queries
 Result<SearchResults> Database::Search(const std::string& collection, const std::string& model, MatrixView latents,
                                        int64_t k, const SearchParams& params) const {
-  std::shared_lock<std::shared_mutex> l(impl_->mu);
+  std::shared_lock<FairSharedMutex> l(impl_->mu);
   RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());
   RELGEO_ASSIGN_OR_RETURN(const CollectionState* c, impl_->GetCollection(collection));
   RELGEO_ASSIGN_OR_RETURN(Matrix reps, impl_->EncodeFor(*c, model, latents));
@@ -966,7 +987,7 @@ Result<SearchResults> Database::Search(const std::string& collection, const std:
 
 Result<SearchResults> Database::SearchRepresentations(const std::string& collection, MatrixView reps, int64_t k,
                                                       const SearchParams& params) const {
-  std::shared_lock<std::shared_mutex> l(impl_->mu);
+  std::shared_lock<FairSharedMutex> l(impl_->mu);
   RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());
   RELGEO_ASSIGN_OR_RETURN(const CollectionState* c, impl_->GetCollection(collection));
   RELGEO_RETURN_IF_ERROR(CheckLatents(reps, c->meta.K, "representations"));
@@ -975,7 +996,7 @@ Result<SearchResults> Database::SearchRepresentations(const std::string& collect
 
 Result<Matrix> Database::Encode(const std::string& model, const std::string& anchor_set, MatrixView latents,
                                 const EncoderOptions& options) const {
-  std::shared_lock<std::shared_mutex> l(impl_->mu);
+  std::shared_lock<FairSharedMutex> l(impl_->mu);
   RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());
   RELGEO_ASSIGN_OR_RETURN(ModelMeta m, impl_->GetModel(model));
   RELGEO_RETURN_IF_ERROR(CheckLatents(latents, m.latent_dim, "latents").WithContext("model '" + model + "'"));
