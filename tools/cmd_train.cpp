@@ -1,6 +1,8 @@
 // relgeo train-ae: train an autoencoder on Fashion-MNIST (LibTorch C++) and write
 // its TorchScript encoder/decoder plus the latents of the val and test splits.
 // relgeo embed: a split's latents through any saved encoder.
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -59,11 +61,9 @@ void RunTrain(const TrainArgs& a) {
   Progress bar("train", batches * a.epochs, "batches");
   o.on_progress = [&](const AeProgress& p) {
     bar.Update((p.epoch - 1) * p.batches + p.batch);
-    if (p.batch == p.batches && !Globals().quiet) {
-      bar.Finish();
-      std::fprintf(stderr, "epoch %d/%d  train MSE %.5f  (%.0f s)\n", p.epoch, p.epochs, p.loss, p.elapsed_s);
-      if (p.epoch < p.epochs) bar = Progress("train", batches * a.epochs, "batches");
-    }
+    if (p.batch == p.batches && !Globals().quiet)
+      std::fprintf(stderr, "%sepoch %d/%d  train MSE %.5f  (%.0f s)\n", isatty(fileno(stderr)) ? "\n" : "", p.epoch,
+                   p.epochs, p.loss, p.elapsed_s);
   };
   AeTrainResult r = OrDie(TrainAutoencoder(train.ToMatrix(), test.ToMatrix(), o));
   OrDie(SaveAutoencoder(r, a.out), "--out");

@@ -59,6 +59,9 @@ struct MrrSweepOptions {
   // anchors (uniform and fps). Each set is still uniformly distributed; relgeo
   // then encodes max(K) anchors per draw instead of sum(K). false: independent sets.
   bool nested = true;
+  // > 0: relgeo is evaluated only at anchor counts <= this (its cost grows with K;
+  // the cheap baselines still run at every count).
+  int64_t relgeo_max_anchors = 0;
   std::function<void(const SweepProgress&)> on_progress;
 };
 

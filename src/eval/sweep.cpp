@@ -142,21 +142,32 @@ Result<std::vector<MrrSweepRow>> RunMrrSweep(const MrrSweepInputs& in, const Mrr
       }
     }
     // The union of this draw's anchors, each encoded once; a set is a list of its columns.
+    // relgeo encodes only the union of the sets it is evaluated at.
+    auto relgeo_at = [&](int64_t K) { return o.relgeo_max_anchors <= 0 || K <= o.relgeo_max_anchors; };
     std::vector<int64_t> uni;
     std::map<int64_t, int64_t> column;
+    for (bool relgeo_sets : {true, false})
+      for (const auto& [K, set] : sets)
+        if (relgeo_at(K) == relgeo_sets)
+          for (int64_t p : set)
+            if (column.emplace(p, static_cast<int64_t>(uni.size())).second) uni.push_back(p);
+    int64_t relgeo_cols = 0;
     for (const auto& [K, set] : sets)
-      for (int64_t p : set)
-        if (column.emplace(p, static_cast<int64_t>(uni.size())).second) uni.push_back(p);
+      if (relgeo_at(K))
+        for (int64_t p : set) relgeo_cols = std::max(relgeo_cols, column[p] + 1);
     Matrix anchors_a = GatherRows(pool_a, uni), anchors_b = GatherRows(pool_b, uni);
 
     Matrix rel_a, rel_b, cos_a, cos_b;
     double rel_seconds = 0, cos_seconds = 0;
-    if (wants(SweepMethod::kRelgeo)) {
+    if (wants(SweepMethod::kRelgeo) && relgeo_cols > 0) {
       const double t0 = Now();
       std::string tag = " (draw " + std::to_string(draw + 1) + "/" + std::to_string(o.draws) + ", " +
-                        std::to_string(uni.size()) + " anchors)";
-      RELGEO_ASSIGN_OR_RETURN(rel_a, EncodeRelgeo(in.map_a, anchors_a, in.latents_a, o.encoder, o, "relgeo A" + tag));
-      RELGEO_ASSIGN_OR_RETURN(rel_b, EncodeRelgeo(in.map_b, anchors_b, in.latents_b, o.encoder, o, "relgeo B" + tag));
+                        std::to_string(relgeo_cols) + " anchors)";
+      std::vector<int64_t> first(uni.begin(), uni.begin() + relgeo_cols);
+      RELGEO_ASSIGN_OR_RETURN(rel_a, EncodeRelgeo(in.map_a, GatherRows(pool_a, first), in.latents_a, o.encoder, o,
+                                                  "relgeo A" + tag));
+      RELGEO_ASSIGN_OR_RETURN(rel_b, EncodeRelgeo(in.map_b, GatherRows(pool_b, first), in.latents_b, o.encoder, o,
+                                                  "relgeo B" + tag));
       rel_seconds = Now() - t0;
     }
     if (wants(SweepMethod::kCosine)) {
@@ -172,7 +183,9 @@ Result<std::vector<MrrSweepRow>> RunMrrSweep(const MrrSweepInputs& in, const Mrr
       std::vector<int64_t> cols;
       for (int64_t p : sets[K]) cols.push_back(column[p]);
       const double share = static_cast<double>(K) / static_cast<double>(uni.size());
+      const double rel_share = relgeo_cols > 0 ? static_cast<double>(K) / static_cast<double>(relgeo_cols) : 0;
       for (SweepMethod m : o.methods) {
+        if (m == SweepMethod::kRelgeo && !relgeo_at(K)) continue;
         MrrSweepRow row;
         row.method = SweepMethodName(m);
         row.anchors = K;
@@ -184,7 +197,7 @@ Result<std::vector<MrrSweepRow>> RunMrrSweep(const MrrSweepInputs& in, const Mrr
           const bool rg = m == SweepMethod::kRelgeo;
           RELGEO_ASSIGN_OR_RETURN(row.mrr, MrrAllVariants(GatherCols(rg ? rel_a : cos_a, cols),
                                                           GatherCols(rg ? rel_b : cos_b, cols), o.k));
-          row.seconds = (rg ? rel_seconds : cos_seconds) * share;
+          row.seconds = rg ? rel_seconds * rel_share : cos_seconds * share;
         } else {
           const AlignMethod am = m == SweepMethod::kLinear ? AlignMethod::kLinear : AlignMethod::kOrthogonal;
           RELGEO_ASSIGN_OR_RETURN(Alignment al, Alignment::Fit(am, GatherRows(pool_a, sets[K]), GatherRows(pool_b, sets[K])));
