@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -199,10 +200,19 @@ void RunDemo(DemoArgs a) {
     so.draws = 3;
     so.seed = a.seed;
     so.encoder.steps = a.steps;
-    Progress sbar("MRR sweep", 1, "stages");
-    so.on_progress = [&](const SweepProgress& p) { sbar.Update(0); };
+    // One bar per sweep stage ("relgeo A", "relgeo B", "mrr").
+    std::unique_ptr<Progress> sbar;
+    std::string stage;
+    so.on_progress = [&](const SweepProgress& p) {
+      if (!sbar || p.stage != stage) {
+        if (sbar) sbar->Finish();
+        stage = p.stage;
+        sbar = std::make_unique<Progress>("MRR sweep: " + stage, p.total, "steps");
+      }
+      sbar->Update(p.done);
+    };
     auto rows = OrDie(RunMrrSweep(si, so), "MRR sweep");
-    sbar.Finish();
+    if (sbar) sbar->Finish();
     OrDie(WriteSweepCsv(csv_path, rows));
     OrDie(WritePlotPng(plot_path, SweepPlot(rows, "Fashion-MNIST AEs (seeds " + std::to_string(a.seed_a) + ", " +
                                                       std::to_string(a.seed_b) + "): symmetric MRR vs anchors")));
