@@ -21,7 +21,7 @@ struct GeoArgs {
   std::string map, latents, labels, distance = "euclidean", image, sweep = "2,4,8,16,32";
   int64_t count = 100, sweep_count = 20, per_class = 0;
   int steps = 8, iterations = 150;
-  double lr = 0.02, budget_mb = 1024;
+  double lr = 0.05, budget_mb = 1024;
   bool json = false;
 };
 
@@ -100,7 +100,8 @@ void RunGeodesic(const GeoArgs& a) {
     std::vector<float> data;
     for (const auto& [label, rows] : by_class)
       for (int64_t r : rows) data.insert(data.end(), z.row(r), z.row(r) + z.cols());
-    z = Matrix(static_cast<int64_t>(data.size()) / z.cols(), z.cols(), std::move(data));
+    const int64_t rows = static_cast<int64_t>(data.size()) / z.cols(), cols = z.cols();
+    z = Matrix(rows, cols, std::move(data));
   }
   if (a.count < 2) throw CommandError{Status::InvalidArgument("--count must be >= 2")};
   const int64_t n = std::min(a.count, z.rows());

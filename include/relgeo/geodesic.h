@@ -27,7 +27,7 @@ struct GeodesicOptions {
   // Adam learning rate, relative to the distance |a - z| of the pair's end points:
   // the free variables are offsets u_j with x_j = line_j + |a - z| u_j, so one
   // setting suits latents of any scale. Cosine-decayed to lr/20 over the iterations.
-  double learning_rate = 0.02;
+  double learning_rate = 0.05;
   // Bound on the bytes of one optimisation chunk (curve nodes, map outputs and the
   // map's activations kept for backward, estimated as 40 floats per output value).
   int64_t memory_budget_bytes = int64_t{1} << 30;
