@@ -1,0 +1,430 @@
+// The database commands: anchors, model, collection, index, search, remove, info.
+// Every command takes --db DIR (an embedded RocksDB directory; see README "Database").
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+#include "cli_common.h"
+#include "relgeo/database.h"
+#include "relgeo/npy.h"
+
+namespace relgeo::cli {
+namespace {
+
+using json = nlohmann::json;
+
+std::unique_ptr<Database> OpenDb(const std::string& dir, bool create) {
+  DatabaseOptions o;
+  o.create_if_missing = create;
+  return OrDie(Database::Open(dir, o), "--db " + dir);
+}
+
+std::string ReadFileOrDie(const std::string& path, const std::string& flag) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) throw CommandError{Status::NotFound(flag + ": cannot open " + path)};
+  std::string s;
+  char buf[1 << 16];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
+  std::fclose(f);
+  return s;
+}
+
+void Close(std::unique_ptr<Database>& db) { OrDie(db->Close(), "closing the database"); }
+
+void Say(const std::string& s) {
+  if (!Globals().quiet) std::fprintf(stderr, "%s\n", s.c_str());
+}
+
+// ------------------------------------------------------------------ anchors
+struct AnchorsArgs {
+  std::string db, name, ids;
+  int64_t count = 0;
+  bool json = false;
+};
+
+void RegisterAnchors(CLI::App& app) {
+  CLI::App* g = app.add_subcommand("anchors", "Create, list and drop anchor sets (K sample ids, in order)");
+  g->require_subcommand(1);
+  auto a = std::make_shared<AnchorsArgs>();
+  CLI::App* create = g->add_subcommand("create", "Create an anchor set");
+  create->footer("Examples:\n  relgeo anchors create --db db --name S --count 256        # sample ids 0..255\n"
+                 "  relgeo anchors create --db db --name S --ids anchor_ids.npy");
+  create->add_option("--db", a->db, "Database directory (created if missing)")->required();
+  create->add_option("--name", a->name, "Anchor set name")->required();
+  auto* count = create->add_option("--count", a->count, "K: use sample ids 0..K-1");
+  auto* ids = create->add_option("--ids", a->ids, "1-D int .npy of K sample ids")->check(CLI::ExistingFile);
+  count->excludes(ids);
+  create->callback([a] {
+    std::vector<int64_t> v;
+    if (!a->ids.empty()) {
+      v = OrDie(ReadNpyInt64(a->ids), "--ids");
+    } else if (a->count > 0) {
+      for (int64_t i = 0; i < a->count; ++i) v.push_back(i);
+    } else {
+      throw CommandError{Status::InvalidArgument("give --count K (K > 0) or --ids IDS.npy")};
+    }
+    auto db = OpenDb(a->db, true);
+    OrDie(db->CreateAnchorSet(a->name, v));
+    Close(db);
+    Say("created anchor set '" + a->name + "' with " + std::to_string(v.size()) + " anchors");
+  });
+  auto l = std::make_shared<AnchorsArgs>();
+  CLI::App* list = g->add_subcommand("list", "List anchor sets");
+  list->footer("Example:\n  relgeo anchors list --db db --json");
+  list->add_option("--db", l->db, "Database directory")->required();
+  list->add_flag("--json", l->json, "Print JSON");
+  list->callback([l] {
+    auto db = OpenDb(l->db, false);
+    auto sets = OrDie(db->ListAnchorSets());
+    if (l->json) {
+      json j = json::array();
+      for (auto& s : sets) j.push_back({{"name", s.name}, {"count", s.sample_ids.size()}, {"sample_ids", s.sample_ids}});
+      std::cout << j.dump() << "\n";
+    } else {
+      for (auto& s : sets) std::cout << s.name << "\tK=" << s.sample_ids.size() << "\n";
+    }
+  });
+  auto d = std::make_shared<AnchorsArgs>();
+  CLI::App* drop = g->add_subcommand("drop", "Drop an anchor set (refused while a collection uses it)");
+  drop->add_option("--db", d->db, "Database directory")->required();
+  drop->add_option("--name", d->name, "Anchor set name")->required();
+  drop->callback([d] {
+    auto db = OpenDb(d->db, false);
+    OrDie(db->DropAnchorSet(d->name));
+    Close(db);
+    Say("dropped anchor set '" + d->name + "'");
+  });
+}
+
+// ------------------------------------------------------------------ model
+struct ModelArgs {
+  std::string db, name, map, distance = "euclidean", encoder, anchors, anchor_latents;
+  int64_t latent_dim = 0;
+  bool json = false;
+};
+
+void RegisterModel(CLI::App& app) {
+  CLI::App* g = app.add_subcommand("model", "Register, attach, list and drop models (metric map + anchor latents)");
+  g->require_subcommand(1);
+  auto a = std::make_shared<ModelArgs>();
+  CLI::App* reg = g->add_subcommand("register", "Register a model: its TorchScript metric map is stored in the database");
+  reg->footer("Example:\n  relgeo model register --db db --name A --map decoder_a.pt --distance euclidean \\\n"
+              "      --anchors S --anchor-latents anchors_a.npy");
+  reg->add_option("--db", a->db, "Database directory (created if missing)")->required();
+  reg->add_option("--name", a->name, "Model name")->required();
+  reg->add_option("--map", a->map, "TorchScript metric map f: (n x d) -> (n x ...)")->required()->check(CLI::ExistingFile);
+  reg->add_option("--distance", a->distance, "Output distance: euclidean | sphere | fisher")->capture_default_str();
+  reg->add_option("--encoder", a->encoder, "Optional TorchScript encoder (raw input -> latent), stored too")
+      ->check(CLI::ExistingFile);
+  reg->add_option("--latent-dim", a->latent_dim, "Latent dimension d if the map does not tell");
+  reg->add_option("--anchors", a->anchors, "Anchor set to attach to");
+  reg->add_option("--anchor-latents", a->anchor_latents, "K x d .npy: this model's latents of the anchor samples, in order")
+      ->check(CLI::ExistingFile);
+  reg->callback([a] {
+    if (a->anchors.empty() != a->anchor_latents.empty())
+      throw CommandError{Status::InvalidArgument("--anchors and --anchor-latents go together")};
+    ModelSpec spec;
+    spec.name = a->name;
+    spec.map_bytes = ReadFileOrDie(a->map, "--map");
+    spec.distance = OrDie(ParseOutputDistance(a->distance), "--distance");
+    spec.latent_dim = a->latent_dim;
+    if (!a->encoder.empty()) spec.encoder_bytes = ReadFileOrDie(a->encoder, "--encoder");
+    spec.anchor_set = a->anchors;
+    if (!a->anchor_latents.empty()) spec.anchor_latents = OrDie(ReadNpyMatrix(a->anchor_latents), "--anchor-latents");
+    auto db = OpenDb(a->db, true);
+    OrDie(db->RegisterModel(spec));
+    Close(db);
+    Say("registered model '" + a->name + "'" + (a->anchors.empty() ? "" : " on anchor set '" + a->anchors + "'"));
+  });
+  auto t = std::make_shared<ModelArgs>();
+  CLI::App* attach = g->add_subcommand("attach", "Attach (or replace) a model's anchor latents for an anchor set");
+  attach->footer("Example:\n  relgeo model attach --db db --name A --anchors S2 --anchor-latents anchors2_a.npy");
+  attach->add_option("--db", t->db, "Database directory")->required();
+  attach->add_option("--name", t->name, "Model name")->required();
+  attach->add_option("--anchors", t->anchors, "Anchor set")->required();
+  attach->add_option("--anchor-latents", t->anchor_latents, "K x d .npy")->required()->check(CLI::ExistingFile);
+  attach->callback([t] {
+    Matrix lat = OrDie(ReadNpyMatrix(t->anchor_latents), "--anchor-latents");
+    auto db = OpenDb(t->db, false);
+    OrDie(db->AttachAnchors(t->name, t->anchors, lat));
+    Close(db);
+    Say("attached model '" + t->name + "' to anchor set '" + t->anchors + "'");
+  });
+  auto l = std::make_shared<ModelArgs>();
+  CLI::App* list = g->add_subcommand("list", "List models");
+  list->add_option("--db", l->db, "Database directory")->required();
+  list->add_flag("--json", l->json, "Print JSON");
+  list->callback([l] {
+    auto db = OpenDb(l->db, false);
+    auto models = OrDie(db->ListModels());
+    json j = json::array();
+    for (auto& m : models) {
+      if (l->json) {
+        j.push_back({{"name", m.name}, {"latent_dim", m.latent_dim}, {"output_dim", m.output_dim},
+                     {"distance", OutputDistanceName(m.distance)}, {"map_bytes", m.map_bytes},
+                     {"has_encoder", m.has_encoder}, {"anchor_sets", m.anchor_sets}});
+      } else {
+        std::cout << m.name << "\td=" << m.latent_dim << "\tm=" << m.output_dim << "\t" << OutputDistanceName(m.distance)
+                  << "\tanchors:";
+        for (auto& s : m.anchor_sets) std::cout << " " << s;
+        std::cout << (m.has_encoder ? "\t(encoder)" : "") << "\n";
+      }
+    }
+    if (l->json) std::cout << j.dump() << "\n";
+  });
+  auto d = std::make_shared<ModelArgs>();
+  CLI::App* drop = g->add_subcommand("drop", "Drop a model (items it indexed stay searchable)");
+  drop->add_option("--db", d->db, "Database directory")->required();
+  drop->add_option("--name", d->name, "Model name")->required();
+  drop->callback([d] {
+    auto db = OpenDb(d->db, false);
+    OrDie(db->DropModel(d->name));
+    Close(db);
+    Say("dropped model '" + d->name + "'");
+  });
+}
+
+// ------------------------------------------------------------------ collection
+struct CollArgs {
+  std::string db, name, anchors, index = "Flat", mode = "length";
+  int steps = 8;
+  bool json = false;
+};
+
+json CollectionJson(const CollectionInfo& c) {
+  return {{"name", c.name},       {"anchor_set", c.options.anchor_set}, {"index", c.options.index},
+          {"steps", c.options.steps}, {"mode", PathModeName(c.options.mode)}, {"items", c.items},
+          {"indexed", c.indexed}, {"index_trained", c.index_trained}, {"version", c.version},
+          {"index_state", c.index_state}};
+}
+
+void RegisterCollection(CLI::App& app) {
+  CLI::App* g = app.add_subcommand("collection", "Create, list and drop collections");
+  g->require_subcommand(1);
+  auto a = std::make_shared<CollArgs>();
+  CLI::App* create = g->add_subcommand("create", "Create a collection over an anchor set");
+  create->footer("Examples:\n  relgeo collection create --db db --name C --anchors S\n"
+                 "  relgeo collection create --db db --name C --anchors S --index HNSW32 --steps 8 --mode length\n"
+                 "  relgeo collection create --db db --name C --anchors S --index IVF256,Flat");
+  create->add_option("--db", a->db, "Database directory (created if missing)")->required();
+  create->add_option("--name", a->name, "Collection name")->required();
+  create->add_option("--anchors", a->anchors, "Anchor set")->required();
+  create->add_option("--index", a->index, "Flat | HNSW<M> | IVF<nlist>[,Flat|SQ8|PQ<m>]")->capture_default_str();
+  create->add_option("--steps", a->steps, "Straight-line steps N")->capture_default_str();
+  create->add_option("--mode", a->mode, "length | energy")->capture_default_str();
+  create->callback([a] {
+    CollectionOptions o;
+    o.anchor_set = a->anchors;
+    o.index = a->index;
+    o.steps = a->steps;
+    o.mode = OrDie(ParsePathMode(a->mode), "--mode");
+    auto db = OpenDb(a->db, true);
+    OrDie(db->CreateCollection(a->name, o));
+    Close(db);
+    Say("created collection '" + a->name + "' (" + a->index + ")");
+  });
+  auto l = std::make_shared<CollArgs>();
+  CLI::App* list = g->add_subcommand("list", "List collections");
+  list->add_option("--db", l->db, "Database directory")->required();
+  list->add_flag("--json", l->json, "Print JSON");
+  list->callback([l] {
+    auto db = OpenDb(l->db, false);
+    auto cs = OrDie(db->ListCollections());
+    json j = json::array();
+    for (auto& c : cs) {
+      if (l->json)
+        j.push_back(CollectionJson(c));
+      else
+        std::cout << c.name << "\t" << c.options.index << "\tanchors=" << c.options.anchor_set << "\titems=" << c.items
+                  << "\tsteps=" << c.options.steps << "\t" << PathModeName(c.options.mode) << "\n";
+    }
+    if (l->json) std::cout << j.dump() << "\n";
+    Close(db);
+  });
+  auto d = std::make_shared<CollArgs>();
+  CLI::App* drop = g->add_subcommand("drop", "Drop a collection and all its items");
+  drop->add_option("--db", d->db, "Database directory")->required();
+  drop->add_option("--name", d->name, "Collection name")->required();
+  drop->callback([d] {
+    auto db = OpenDb(d->db, false);
+    OrDie(db->DropCollection(d->name));
+    Close(db);
+    Say("dropped collection '" + d->name + "'");
+  });
+}
+
+// ------------------------------------------------------------------ index / search / remove / info
+struct IndexArgs {
+  std::string db, collection, model, latents, ids;
+  int64_t batch = 4096;
+};
+
+void RegisterIndex(CLI::App& app) {
+  auto a = std::make_shared<IndexArgs>();
+  CLI::App* c = app.add_subcommand("index", "Encode latents with a model and add them to a collection (upsert)");
+  c->footer("Example:\n  relgeo index --db db --collection C --model A --latents z_a.npy [--ids ids.npy]\n"
+            "Ids default to row numbers. Each batch is one atomic write; the index is saved at the end.");
+  c->add_option("--db", a->db, "Database directory")->required();
+  c->add_option("--collection", a->collection, "Collection")->required();
+  c->add_option("--model", a->model, "Model that produced the latents")->required();
+  c->add_option("--latents", a->latents, "n x d .npy")->required()->check(CLI::ExistingFile);
+  c->add_option("--ids", a->ids, "1-D int .npy of n item ids (default 0..n-1)")->check(CLI::ExistingFile);
+  c->add_option("--batch", a->batch, "Items per atomic batch")->capture_default_str();
+  c->callback([a] {
+    Matrix lat = OrDie(ReadNpyMatrix(a->latents), "--latents");
+    std::vector<int64_t> ids;
+    if (!a->ids.empty()) ids = OrDie(ReadNpyInt64(a->ids), "--ids");
+    auto db = OpenDb(a->db, false);
+    Progress bar("index", lat.rows(), "items");
+    BulkOptions o;
+    o.batch_size = a->batch;
+    o.progress = [&bar, n = lat.rows()](const BulkProgress& p) {
+      if (p.done < n) bar.Update(p.done);  // Finish() draws the last state
+      return true;
+    };
+    BulkStats st = OrDie(db->BulkAdd(a->collection, a->model, ids, lat, o));
+    bar.Finish();
+    Close(db);
+    char line[256];
+    std::snprintf(line, sizeof line, "indexed %lld items in %.2fs (encode %.2fs, RocksDB %.2fs, FAISS %.2fs)",
+                  static_cast<long long>(st.items), st.total_seconds, st.encode_seconds, st.store_seconds,
+                  st.index_seconds);
+    Say(line);
+  });
+}
+
+struct SearchArgs {
+  std::string db, collection, model, latents, out_ids, out_scores;
+  int64_t k = 10;
+  int ef = 0, nprobe = 0;
+  bool json = false;
+};
+
+void RegisterSearch(CLI::App& app) {
+  auto a = std::make_shared<SearchArgs>();
+  CLI::App* c = app.add_subcommand("search", "Search a collection with queries from any registered model");
+  c->footer("Examples:\n  relgeo search --db db --collection C --model B --latents q_b.npy --k 10 --json\n"
+            "  relgeo search --db db --collection C --model B --latents q_b.npy --ef 128 --out-ids top.npy\n"
+            "--json prints {\"results\": [{\"ids\": [...], \"scores\": [...]}, ...]}, one entry per query row, best first;\n"
+            "scores are cosine similarities; rows have fewer than k entries when the collection is smaller.");
+  c->add_option("--db", a->db, "Database directory")->required();
+  c->add_option("--collection", a->collection, "Collection")->required();
+  c->add_option("--model", a->model, "Model that produced the query latents")->required();
+  c->add_option("--latents", a->latents, "q x d .npy query latents")->required()->check(CLI::ExistingFile);
+  c->add_option("--k", a->k, "Results per query")->capture_default_str();
+  c->add_option("--ef", a->ef, "HNSW efSearch (default 64)");
+  c->add_option("--nprobe", a->nprobe, "IVF lists to visit (default 16)");
+  c->add_flag("--json", a->json, "Print one JSON document");
+  c->add_option("--out-ids", a->out_ids, "Also write the q x k ids as int64 .npy (-1 = none)");
+  c->callback([a] {
+    Matrix q = OrDie(ReadNpyMatrix(a->latents), "--latents");
+    auto db = OpenDb(a->db, false);
+    SearchParams p;
+    p.ef_search = a->ef;
+    p.nprobe = a->nprobe;
+    SearchResults r = OrDie(db->Search(a->collection, a->model, q, a->k, p));
+    Close(db);
+    if (!a->out_ids.empty()) OrDie(WriteNpyInt64(a->out_ids, r.ids), "--out-ids");
+    if (a->json) {
+      json results = json::array();
+      for (int64_t i = 0; i < r.queries; ++i) {
+        json ids = json::array(), scores = json::array();
+        for (int64_t j = 0; j < r.k; ++j) {
+          if (r.row_ids(i)[j] == -1) break;
+          ids.push_back(r.row_ids(i)[j]);
+          scores.push_back(r.row_scores(i)[j]);
+        }
+        results.push_back({{"ids", ids}, {"scores", scores}});
+      }
+      std::cout << json{{"results", results}}.dump() << "\n";
+    } else {
+      for (int64_t i = 0; i < r.queries; ++i) {
+        std::cout << i << ":";
+        for (int64_t j = 0; j < r.k && r.row_ids(i)[j] != -1; ++j) {
+          char buf[64];
+          std::snprintf(buf, sizeof buf, " %lld(%.4f)", static_cast<long long>(r.row_ids(i)[j]), r.row_scores(i)[j]);
+          std::cout << buf;
+        }
+        std::cout << "\n";
+      }
+    }
+  });
+}
+
+struct RemoveArgs {
+  std::string db, collection, ids;
+};
+
+void RegisterRemove(CLI::App& app) {
+  auto a = std::make_shared<RemoveArgs>();
+  CLI::App* c = app.add_subcommand("remove", "Remove items from a collection");
+  c->footer("Example:\n  relgeo remove --db db --collection C --ids gone.npy");
+  c->add_option("--db", a->db, "Database directory")->required();
+  c->add_option("--collection", a->collection, "Collection")->required();
+  c->add_option("--ids", a->ids, "1-D int .npy of ids")->required()->check(CLI::ExistingFile);
+  c->callback([a] {
+    std::vector<int64_t> ids = OrDie(ReadNpyInt64(a->ids), "--ids");
+    auto db = OpenDb(a->db, false);
+    int64_t n = OrDie(db->Remove(a->collection, ids));
+    Close(db);
+    Say("removed " + std::to_string(n) + " of " + std::to_string(ids.size()) + " ids");
+  });
+}
+
+struct InfoArgs {
+  std::string db;
+  bool json = false;
+};
+
+void RegisterInfo(CLI::App& app) {
+  auto a = std::make_shared<InfoArgs>();
+  CLI::App* c = app.add_subcommand("info", "Summarise a database: anchor sets, models, collections");
+  c->footer("Example:\n  relgeo info --db db --json");
+  c->add_option("--db", a->db, "Database directory")->required();
+  c->add_flag("--json", a->json, "Print JSON");
+  c->callback([a] {
+    auto db = OpenDb(a->db, false);
+    auto sets = OrDie(db->ListAnchorSets());
+    auto models = OrDie(db->ListModels());
+    auto colls = OrDie(db->ListCollections());
+    Close(db);
+    if (a->json) {
+      json j;
+      j["path"] = a->db;
+      j["anchor_sets"] = json::array();
+      for (auto& s : sets) j["anchor_sets"].push_back({{"name", s.name}, {"count", s.sample_ids.size()}});
+      j["models"] = json::array();
+      for (auto& m : models)
+        j["models"].push_back({{"name", m.name}, {"latent_dim", m.latent_dim}, {"distance", OutputDistanceName(m.distance)},
+                               {"anchor_sets", m.anchor_sets}, {"has_encoder", m.has_encoder}});
+      j["collections"] = json::array();
+      for (auto& c : colls) j["collections"].push_back(CollectionJson(c));
+      std::cout << j.dump(2) << "\n";
+      return;
+    }
+    std::cout << "database " << a->db << "\n";
+    std::cout << "anchor sets: " << sets.size() << "\n";
+    for (auto& s : sets) std::cout << "  " << s.name << "  K=" << s.sample_ids.size() << "\n";
+    std::cout << "models: " << models.size() << "\n";
+    for (auto& m : models) {
+      std::cout << "  " << m.name << "  d=" << m.latent_dim << "  " << OutputDistanceName(m.distance) << "  anchors:";
+      for (auto& s : m.anchor_sets) std::cout << " " << s;
+      std::cout << "\n";
+    }
+    std::cout << "collections: " << colls.size() << "\n";
+    for (auto& c : colls)
+      std::cout << "  " << c.name << "  " << c.options.index << (c.index_trained ? "" : " (untrained: exact search)")
+                << "  anchors=" << c.options.anchor_set << "  items=" << c.items << "  steps=" << c.options.steps << " "
+                << PathModeName(c.options.mode) << "  index " << c.index_state << "\n";
+  });
+}
+
+const bool registered = RegisterCommand(20, RegisterAnchors) && RegisterCommand(21, RegisterModel) &&
+                        RegisterCommand(22, RegisterCollection) && RegisterCommand(23, RegisterIndex) &&
+                        RegisterCommand(24, RegisterSearch) && RegisterCommand(25, RegisterRemove) &&
+                        RegisterCommand(26, RegisterInfo);
+
+}  // namespace
+}  // namespace relgeo::cli
