@@ -28,6 +28,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -54,6 +55,7 @@ struct Flags {
   int steps = 8;
   bool skip_python = false;
   std::string summary_json;
+  std::string memory_probe, probe_dir;  // internal: BM_Memory's child process
 } g_flags;
 
 std::string g_dir;  // temp dir with the maps and inputs
@@ -411,37 +413,58 @@ int64_t ReadStatusKb(const char* key) {
 }
 bool ResetPeakRss() { return static_cast<bool>(std::ofstream("/proc/self/clear_refs") << "5"); }
 
-void BM_Memory(benchmark::State& st, int64_t anchors, int steps, int64_t budget_mb, int64_t rows) {
-  MapSpec& s = g_maps["mlp"];
+// One Encode of 16 queries in a fresh process (`--memory_probe=K:N:MB:ROWS`, run by
+// BM_Memory through /proc/self/exe), so that no earlier benchmark's freed heap hides
+// the encoder's own buffers. Prints "rss_before_kb peak_kb rows_per_batch".
+int MemoryProbe(const std::string& spec) {
+  int64_t K = 0, mb = 0, rows = 0;
+  int N = 0;
+  if (std::sscanf(spec.c_str(), "%ld:%d:%ld:%ld", &K, &N, &mb, &rows) != 4) return 2;
+  auto map = relgeo::MetricMap::Load(g_dir + "/mlp.pt");
+  if (!map.ok()) return 1;
   relgeo::EncoderOptions o;
-  o.steps = steps;
-  o.memory_budget_bytes = budget_mb << 20;
+  o.steps = N;
+  o.memory_budget_bytes = mb << 20;
   o.rows_per_batch = rows;
-  Matrix A = RandomLatents(anchors, 128, 400 + anchors);
-  relgeo::MatrixView Z = relgeo::MatrixView(s.latents).RowSlice(0, 16);
-  auto enc = relgeo::RelativeEncoder::Create(s.map, A, o);
-  if (!enc.ok()) {
-    st.SkipWithError(enc.status().ToString().c_str());
-    return;
-  }
-  (void)(*enc)->Encode(Z.RowSlice(0, 1));  // warm allocator caches
-  int64_t base = 0, peak = 0;
-  double secs = 0;
+  Matrix A = RandomLatents(K, 128, 400 + K), Z = RandomLatents(16, 128, 500);
+  auto enc = relgeo::RelativeEncoder::Create(*map, A, o);
+  if (!enc.ok()) return 1;
+  const int64_t before = ReadStatusKb("VmRSS:");
+  ResetPeakRss();
+  auto r = (*enc)->Encode(Z);
+  const int64_t peak = ReadStatusKb("VmHWM:");
+  std::printf("%ld %ld %ld\n", before, peak, (*enc)->rows_per_batch());
+  return r.ok() ? 0 : 1;
+}
+
+void BM_Memory(benchmark::State& st, int64_t anchors, int steps, int64_t budget_mb, int64_t rows) {
+  std::ostringstream cmd;
+  cmd << "/proc/" << getpid() << "/exe --memory_probe=" << anchors << ":" << steps << ":" << budget_mb << ":" << rows
+      << " --probe_dir=" << g_dir;
+  long before = 0, peak = 0, used_rows = 0;
   for (auto _ : st) {
-    base = ReadStatusKb("VmRSS:");
-    ResetPeakRss();
     auto t0 = Clock::now();
-    auto r = (*enc)->Encode(Z);
-    secs = Seconds(t0, Clock::now());
-    st.SetIterationTime(secs);
-    peak = ReadStatusKb("VmHWM:");
+    FILE* p = popen(cmd.str().c_str(), "r");
+    if (!p || std::fscanf(p, "%ld %ld %ld", &before, &peak, &used_rows) != 3) {
+      if (p) pclose(p);
+      st.SkipWithError("memory probe failed");
+      return;
+    }
+    pclose(p);
+    st.SetIterationTime(Seconds(t0, Clock::now()));
   }
-  st.counters["rss_before_MB"] = base / 1024.0;
+  st.counters["rss_before_MB"] = before / 1024.0;
   st.counters["peak_rss_MB"] = peak / 1024.0;
-  st.counters["peak_minus_before_MB"] = (peak - base) / 1024.0;
+  st.counters["encode_peak_minus_before_MB"] = (peak - before) / 1024.0;
   st.counters["budget_MB"] = double(budget_mb);
-  st.counters["rows_per_batch"] = double((*enc)->rows_per_batch());
-  st.counters["pairs/s"] = 16.0 * anchors / secs;
+  st.counters["rows_per_batch"] = double(used_rows);
+  Row r;
+  r.note = "K=" + std::to_string(anchors) + " N=" + std::to_string(steps) + " budget=" + std::to_string(budget_mb) +
+           "MB rows=" + std::to_string(used_rows) + ": RSS before Encode " + std::to_string(before / 1024) +
+           " MB, peak " + std::to_string(peak / 1024) + " MB, Encode adds " + std::to_string((peak - before) / 1024) +
+           " MB";
+  g_rows["memory K=" + std::to_string(anchors) + " N=" + std::to_string(steps) + " budget=" + std::to_string(budget_mb)] =
+      r;
 }
 
 void PrintSummary() {
@@ -452,6 +475,7 @@ void PrintSummary() {
   bool first = true;
   for (const auto& [k, r] : g_rows) {
     if (!r.note.empty() && r.note[0] != '{') std::printf("  [%s: %s]\n", k.c_str(), r.note.c_str());
+    if (k.rfind("memory", 0) == 0) continue;
     if (r.peak > 0)
       std::printf("%-52s %12.0f %12.0f %10.1f %10.1f %7.1f%%\n", k.c_str(), r.pairs_per_s, r.evals_per_s, r.gflops_map,
                   r.gflops_exec, 100.0 * r.gflops_map / r.peak);
@@ -495,10 +519,16 @@ int main(int argc, char** argv) {
     else if (a.rfind("--conv_queries=", 0) == 0) g_flags.conv_queries = std::stoll(val("--conv_queries="));
     else if (a.rfind("--summary_json=", 0) == 0) g_flags.summary_json = val("--summary_json=");
     else if (a == "--skip_python") g_flags.skip_python = true;
+    else if (a.rfind("--memory_probe=", 0) == 0) g_flags.memory_probe = val("--memory_probe=");
+    else if (a.rfind("--probe_dir=", 0) == 0) g_flags.probe_dir = val("--probe_dir=");
     else rest.push_back(argv[i]);
   }
   int rargc = static_cast<int>(rest.size());
   relgeo::ConfigureThreads(g_flags.threads);
+  if (!g_flags.memory_probe.empty()) {
+    g_dir = g_flags.probe_dir;
+    return MemoryProbe(g_flags.memory_probe);
+  }
   g_dir = (std::filesystem::temp_directory_path() / ("relgeo_bench_" + std::to_string(getpid()))).string();
   std::filesystem::create_directories(g_dir);
   const double mlp = 2.0 * (128 * 512 + 512 * 784), conv = 802816.0 + 1806336.0 + 112896.0;
@@ -553,12 +583,18 @@ int main(int argc, char** argv) {
       BM_Encoder(st, "mlp", true, 0, 16, 256, n, "scaling K=256 N=" + std::to_string(n) + " (16 queries)");
     })->Iterations(1);
   // Memory: peak RSS of one Encode of 16 queries, K up to 1000, N up to 32.
+  // rows_per_batch is left unlimited so that the budget alone sizes the batches.
   for (int64_t k : {256, 1000})
     for (int n : {8, 32})
       for (int64_t mb : {16, 64, 256})
-        reg("memory/K" + std::to_string(k) + "/N" + std::to_string(n) + "/budget" + std::to_string(mb) + "MB/rows_unlimited",
+        reg("memory/K" + std::to_string(k) + "/N" + std::to_string(n) + "/budget" + std::to_string(mb) + "MB",
             [=](benchmark::State& st) { BM_Memory(st, k, n, mb, int64_t{1} << 40); })
             ->Iterations(1);
+  // Rows per batch for the conv decoder's TorchScript rest.
+  for (int64_t rows : {128, 512, 2048, 8192})
+    reg("rows/conv/fast/" + std::to_string(rows), [=](benchmark::State& st) {
+      BM_Encoder(st, "conv", true, rows, 4, K, N, "conv fast rows=" + std::to_string(rows) + " (4 queries)");
+    })->Iterations(1);
 
   benchmark::Initialize(&rargc, rest.data());
   benchmark::RunSpecifiedBenchmarks();

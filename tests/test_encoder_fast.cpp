@@ -178,6 +178,21 @@ TEST(EncoderFastPath, BatchesRespectTheMemoryBudgetAndDoNotChangeResults) {
   EXPECT_FALSE(RelativeEncoder::Create(map, A, o).ok());
 }
 
+TEST(EncoderFastPath, BFloat16IsOptInAndClose) {
+  const int64_t d = 32;
+  auto map = Load(LinearMlpBytes(d, 128, 96, 51));
+  Matrix A = RandomMatrix(20, d, 52), Z = RandomMatrix(10, d, 53);
+  EncoderOptions o;
+  Encoded f32 = Encode(map, A, Z, o);
+  EXPECT_EQ(f32.plan.find("bf16"), std::string::npos) << f32.plan;
+  o.precision = EncoderPrecision::kBFloat16;
+  Encoded b16 = Encode(map, A, Z, o);
+  if (b16.plan.find("bf16 GEMM") == std::string::npos) GTEST_SKIP() << "no dnnl_gemm_bf16bf16f32: " << b16.plan;
+  const double err = MaxRelDiff(b16.reps, f32.reps);
+  EXPECT_LE(err, 2e-2);
+  EXPECT_GT(err, 0.0);  // really a different arithmetic
+}
+
 TEST(EncoderFastPath, ErrorsInTheRestOfTheMapAreReported) {
   // The split is exact, but the rest of the map throws on large inputs: Encode reports it.
   torch::jit::Module mod("Throwing");
