@@ -38,11 +38,13 @@ def encode(module, Z, A, N, mode, qchunk):
             diff = A[None, :, None, :] - z[:, None, None, :]                 # q x K x 1 x d
             pts = z[:, None, None, :] + ts[None, None, :, None] * diff        # q x K x (N-1) x d
             y = module(pts.reshape(-1, d)).reshape(q, K, N - 1, m)
-            y = torch.cat([fz[q0:q0 + q, None, None, :].expand(q, K, 1, m), y,
-                           fa[None, :, None, :].expand(q, K, 1, m)], dim=2)  # q x K x (N+1) x m
+            # segments: f(z) -> y_1, y_j -> y_{j+1}, y_{N-1} -> f(a) (no concatenated copy)
+            first = (y[:, :, 0] - fz[q0:q0 + q, None, :]).norm(dim=-1)[..., None]
+            mid = (y[:, :, 1:] - y[:, :, :-1]).norm(dim=-1)
+            last = (fa[None] - y[:, :, -1]).norm(dim=-1)[..., None]
+            delta = torch.cat([first, mid, last], dim=-1)                  # q x K x N
         else:
-            y = torch.stack([fz[q0:q0 + q, None, :].expand(q, K, m), fa[None].expand(q, K, m)], dim=2)
-        delta = (y[:, :, 1:] - y[:, :, :-1]).norm(dim=-1)                   # q x K x N
+            delta = (fa[None] - fz[q0:q0 + q, None, :]).norm(dim=-1)[..., None]
         out[q0:q0 + q] = delta.sum(-1) if mode == "length" else 0.5 * N * delta.square().sum(-1)
     return out
 

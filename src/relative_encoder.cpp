@@ -118,10 +118,11 @@ struct RelativeEncoder::Impl {
     const int64_t n = h.size(0);
     torch::Tensor x = h.to(torch::kCPU, torch::kFloat32).contiguous().clone();
     std::vector<float> b1(static_cast<size_t>(n * P.max_width)), b2(b1.size());
-    std::vector<uint16_t> half(b1.size());
+    std::vector<float> b3(static_cast<size_t>(n * P.max_scratch));
+    std::vector<uint16_t> half(static_cast<size_t>(n * std::max(P.max_width, P.max_scratch)));
     float* px = x.data_ptr<float>();
     for (int64_t r = 0; r < n; ++r) internal::ApplyActs(px + r * hdim, hdim, nullptr, P.lead);
-    float* y = P.Run(px, n, b1.data(), b2.data(), half.data());
+    float* y = P.Run(px, n, b1.data(), b2.data(), b3.data(), half.data());
     if (!y) return Status::Internal("dnnl_sgemm failed");
     torch::Tensor out = torch::empty({n, mdim}, torch::kFloat32);
     std::memcpy(out.data_ptr<float>(), y, sizeof(float) * n * mdim);
@@ -154,8 +155,10 @@ struct RelativeEncoder::Impl {
   void ChooseSizes() {
     const int64_t budget = options.memory_budget_bytes;
     int64_t row_bytes = 4 * (2 * hdim + 6 * mdim);
-    // The native plan's own buffers per row: its input, two layer outputs, the carried point.
-    if (native) row_bytes = std::max(row_bytes, 4 * (hdim + 2 * native->plan.max_width + mdim));
+    // The native plan's own buffers per row: its input, two layer outputs, the conv
+    // workspace, the carried point.
+    if (native)
+      row_bytes = std::max(row_bytes, 4 * (hdim + 2 * native->plan.max_width + native->plan.max_scratch + mdim));
     lanes = native ? std::max(1, at::get_num_threads()) : 1;
     const int64_t want =
         options.rows_per_batch > 0 ? options.rows_per_batch : (native ? kDefaultRowsNative : kDefaultRowsTorchScript);
@@ -340,10 +343,11 @@ Result<Matrix> RelativeEncoder::Encode(MatrixView latents) const {
           Lane lane = new_lane();
           std::vector<float> x(static_cast<size_t>(batch_rows * h));
           std::vector<float> b1(static_cast<size_t>(batch_rows * P.max_width)), b2(b1.size());
-          std::vector<uint16_t> half(P.bf16 ? b1.size() : 0);
+          std::vector<float> b3(static_cast<size_t>(batch_rows * P.max_scratch));
+          std::vector<uint16_t> half(P.bf16 ? static_cast<size_t>(batch_rows * std::max(P.max_width, P.max_scratch)) : 0);
           auto run = [&](float* hp, int64_t rows, const float** y) -> Status {
             for (int64_t r = 0; r < rows; ++r) internal::ApplyActs(hp + r * h, h, nullptr, P.lead);
-            *y = P.Run(hp, rows, b1.data(), b2.data(), half.data());
+            *y = P.Run(hp, rows, b1.data(), b2.data(), b3.data(), half.data());
             return *y ? Status::OK() : Status::Internal("dnnl_sgemm failed");
           };
           auto finish = [&](float* row) { P.Finish(row); };

@@ -3,6 +3,7 @@
 #include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/csrc/jit/ir/constants.h>
+#include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/inliner.h>
 
@@ -53,6 +54,33 @@ bool IsNone(Value* v) {
 bool IsConstantInt(Value* v, int64_t want) {
   auto iv = torch::jit::toIValue(v);
   return iv && ((iv->isInt() && iv->toInt() == want) || (iv->isDouble() && iv->toDouble() == double(want)));
+}
+
+// A constant int list (or a single int, broadcast by the caller), directly or built by
+// prim::ListConstruct from constants.
+std::optional<std::vector<int64_t>> IntListOf(Value* v) {
+  if (auto iv = torch::jit::toIValue(v)) {
+    if (iv->isIntList()) return iv->toIntVector();
+    if (iv->isInt()) return std::vector<int64_t>{iv->toInt()};
+    return std::nullopt;
+  }
+  if (v->node()->kind() == prim::ListConstruct) {
+    std::vector<int64_t> out;
+    for (Value* e : v->node()->inputs()) {
+      auto iv = torch::jit::toIValue(e);
+      if (!iv || !iv->isInt()) return std::nullopt;
+      out.push_back(iv->toInt());
+    }
+    return out;
+  }
+  return std::nullopt;
+}
+
+// Both entries equal (or a single entry): that value.
+std::optional<int64_t> Symmetric(Value* v) {
+  auto l = IntListOf(v);
+  if (!l || l->empty() || l->size() > 2 || (l->size() == 2 && (*l)[0] != (*l)[1])) return std::nullopt;
+  return (*l)[0];
 }
 
 bool IsFloat2D(const torch::Tensor& t) { return t.defined() && t.dim() == 2 && t.is_floating_point(); }
@@ -164,11 +192,17 @@ std::optional<NativeRest> DetectNativeRest(const AffineSplit& split) {
   try {
     auto sgemm = reinterpret_cast<MlpPlan::Sgemm>(dlsym(RTLD_DEFAULT, "dnnl_sgemm"));
     if (!sgemm) return std::nullopt;
-    auto graph = split.rest->graph();
+    // Constant propagation folds what scripted torch.nn modules compute from constants
+    // (ConvTranspose2d's output_padding logic, shape lists).
+    auto graph = split.rest->graph()->copy();
+    torch::jit::ConstantPropagation(graph);
+    torch::jit::EliminateDeadCode(graph);
     if (graph->inputs().size() != 2 || graph->outputs().size() != 1) return std::nullopt;
     Value* self = graph->inputs()[0];
     Value* cur = graph->inputs()[1];
     NativeRest nr;
+    int64_t width = split.hidden_dim();
+    int64_t img_c = 0, img_h = 0, img_w = 0;  // set while rows hold images (NCHW)
     nr.plan.sgemm = sgemm;
     nr.plan.bgemm = reinterpret_cast<MlpPlan::Bgemm>(dlsym(RTLD_DEFAULT, "dnnl_gemm_bf16bf16f32"));
     std::ostringstream desc;
@@ -177,6 +211,8 @@ std::optional<NativeRest> DetectNativeRest(const AffineSplit& split) {
       MlpPlan::Layer L;
       L.in = w.size(1);
       L.out = w.size(0);
+      if (L.in != width) throw std::runtime_error("layer width mismatch");
+      width = L.out;
       torch::Tensor wt = w.detach().to(torch::kCPU, torch::kFloat32).t().contiguous();
       nr.keep.push_back(wt);
       L.wt = wt.data_ptr<float>();
@@ -193,10 +229,75 @@ std::optional<NativeRest> DetectNativeRest(const AffineSplit& split) {
     };
     for (Node* n : graph->nodes()) {
       const auto k = n->kind();
-      if (k == prim::GetAttr || k == prim::Constant) continue;
+      if (k == prim::GetAttr || k == prim::Constant || k == prim::ListConstruct) continue;
       if (k == aten::t && n->inputs().size() == 1) continue;  // consumed by a matmul below
       if (n->inputs().empty() || n->input(0) != cur) return std::nullopt;
-      if (k == aten::linear && n->inputs().size() == 3) {
+      if (img_c > 0 && (k == aten::linear || k == aten::matmul || k == aten::mm)) return std::nullopt;
+      if ((k == aten::view || k == aten::reshape) && n->inputs().size() == 2) {
+        auto shape = IntListOf(n->input(1));
+        if (!shape || shape->size() < 2 || (*shape)[0] != -1) return std::nullopt;
+        int64_t prod = 1;
+        for (size_t i = 1; i < shape->size(); ++i) prod *= (*shape)[i];
+        if (prod != width || (shape->size() != 2 && shape->size() != 4)) return std::nullopt;
+        if (shape->size() == 4) {
+          img_c = (*shape)[1], img_h = (*shape)[2], img_w = (*shape)[3];
+        } else {
+          img_c = img_h = img_w = 0;
+        }
+        bias_open = false;
+      } else if (k == aten::unflatten && n->inputs().size() == 3) {
+        auto dim = torch::jit::toIValue(n->input(1));
+        auto sizes = IntListOf(n->input(2));
+        if (!dim || !dim->isInt() || dim->toInt() != 1 || !sizes || sizes->size() != 3) return std::nullopt;
+        if ((*sizes)[0] * (*sizes)[1] * (*sizes)[2] != width) return std::nullopt;
+        img_c = (*sizes)[0], img_h = (*sizes)[1], img_w = (*sizes)[2];
+        bias_open = false;
+      } else if (k == aten::flatten && n->inputs().size() == 3) {
+        auto a = torch::jit::toIValue(n->input(1)), b = torch::jit::toIValue(n->input(2));
+        if (!a || !b || !a->isInt() || !b->isInt() || a->toInt() != 1 || b->toInt() != -1) return std::nullopt;
+        img_c = img_h = img_w = 0;
+        bias_open = false;
+      } else if (k == aten::conv_transpose2d && n->inputs().size() == 8) {
+        if (img_c <= 0) return std::nullopt;
+        auto w = ResolveTensor(n->input(1), self, split.module);
+        if (!w || w->dim() != 4 || !w->is_floating_point() || w->size(0) != img_c || w->size(2) != w->size(3))
+          return std::nullopt;
+        auto stride = Symmetric(n->input(3)), pad = Symmetric(n->input(4)), opad = Symmetric(n->input(5));
+        auto groups = torch::jit::toIValue(n->input(6));
+        auto dil = Symmetric(n->input(7));
+        if (!stride || !pad || !opad || !groups || !groups->isInt() || groups->toInt() != 1 || !dil || *dil != 1)
+          return std::nullopt;
+        MlpPlan::Layer L;
+        L.kind = MlpPlan::Layer::kConvTranspose;
+        L.cin = img_c, L.hin = img_h, L.win = img_w, L.cout = w->size(1), L.k = w->size(2);
+        L.stride = *stride, L.pad = *pad;
+        L.hout = (img_h - 1) * L.stride - 2 * L.pad + L.k + *opad;
+        L.wout = (img_w - 1) * L.stride - 2 * L.pad + L.k + *opad;
+        if (L.hout <= 0 || L.wout <= 0 || *opad < 0 || L.pad < 0 || L.stride < 1) return std::nullopt;
+        L.in = width;
+        L.out = L.cout * L.hout * L.wout;
+        L.scratch = img_h * img_w * (L.cin + L.cout * L.k * L.k);
+        torch::Tensor wt = w->detach().to(torch::kCPU, torch::kFloat32).contiguous().reshape({L.cin, -1});
+        nr.keep.push_back(wt);
+        L.wt = wt.data_ptr<float>();
+        torch::Tensor wb = wt.to(torch::kBFloat16).contiguous();
+        nr.keep.push_back(wb);
+        L.wt_bf16 = reinterpret_cast<const uint16_t*>(wb.data_ptr());
+        if (!IsNone(n->input(2))) {
+          auto b = ResolveTensor(n->input(2), self, split.module);
+          if (!b || b->numel() != L.cout) return std::nullopt;
+          torch::Tensor bb = b->detach().to(torch::kCPU, torch::kFloat32).reshape({L.cout, 1})
+                                 .expand({L.cout, L.hout * L.wout}).contiguous().reshape({-1});
+          nr.keep.push_back(bb);
+          L.bias = bb.data_ptr<float>();
+        }
+        nr.plan.layers.push_back(L);
+        desc << " conv_transpose2d " << L.cin << "x" << L.hin << "x" << L.win << "->" << L.cout << "x" << L.hout << "x"
+             << L.wout;
+        img_c = L.cout, img_h = L.hout, img_w = L.wout;
+        width = L.out;
+        bias_open = false;
+      } else if (k == aten::linear && n->inputs().size() == 3) {
         auto w = ResolveTensor(n->input(1), self, split.module);
         if (!w || !IsFloat2D(*w)) return std::nullopt;
         torch::Tensor b;
@@ -246,15 +347,16 @@ std::optional<NativeRest> DetectNativeRest(const AffineSplit& split) {
       cur = n->output();
     }
     if (graph->outputs()[0] != cur) return std::nullopt;
-    int64_t width = split.hidden_dim();
-    nr.plan.in_dim = width;
-    nr.plan.max_width = width;
+    int64_t w_in = split.hidden_dim();
+    nr.plan.in_dim = w_in;
+    nr.plan.max_width = w_in;
     for (const auto& L : nr.plan.layers) {
-      if (L.in != width) return std::nullopt;
-      width = L.out;
-      nr.plan.max_width = std::max(nr.plan.max_width, width);
+      if (L.in != w_in) return std::nullopt;
+      w_in = L.out;
+      nr.plan.max_width = std::max(nr.plan.max_width, w_in);
+      nr.plan.max_scratch = std::max(nr.plan.max_scratch, L.scratch);
     }
-    nr.plan.out_dim = width;
+    nr.plan.out_dim = w_in;
     nr.description = desc.str();
     return nr;
   } catch (const std::exception&) {

@@ -176,12 +176,54 @@ RELGEO_MULTIVERSION void ToBFloat16(const float* x, int64_t n, uint16_t* out) {
   }
 }
 
-float* MlpPlan::Run(float* x, int64_t rows, float* buf1, float* buf2, uint16_t* half) const {
+static void Col2Im(const MlpPlan::Layer& L, const float* cols, int64_t rows, float* dst) {
+  const int64_t hw = L.hin * L.win, kk = L.k * L.k, ck = L.cout * kk, ohw = L.hout * L.wout;
+  std::memset(dst, 0, sizeof(float) * rows * L.out);
+  for (int64_t r = 0; r < rows; ++r) {
+    float* o = dst + r * L.out;
+    for (int64_t iy = 0; iy < L.hin; ++iy)
+      for (int64_t ix = 0; ix < L.win; ++ix) {
+        const float* col = cols + (r * hw + iy * L.win + ix) * ck;
+        for (int64_t ky = 0; ky < L.k; ++ky) {
+          const int64_t oy = iy * L.stride - L.pad + ky;
+          if (oy < 0 || oy >= L.hout) continue;
+          for (int64_t kx = 0; kx < L.k; ++kx) {
+            const int64_t ox = ix * L.stride - L.pad + kx;
+            if (ox < 0 || ox >= L.wout) continue;
+            float* op = o + oy * L.wout + ox;
+            const float* cp = col + ky * L.k + kx;
+            for (int64_t oc = 0; oc < L.cout; ++oc) op[oc * ohw] += cp[oc * kk];
+          }
+        }
+      }
+  }
+}
+
+float* MlpPlan::Run(float* x, int64_t rows, float* buf1, float* buf2, float* buf3, uint16_t* half) const {
   float* cur = x;
   for (size_t l = 0; l < layers.size(); ++l) {
     const Layer& L = layers[l];
     float* dst = (cur == buf1) ? buf2 : buf1;
-    if (bf16 && bgemm && L.wt_bf16) {
+    if (L.kind == Layer::kConvTranspose) {
+      const int64_t hw = L.hin * L.win, ck = L.cout * L.k * L.k;
+      float* t = buf3;                    // rows*hw x cin: pixels as rows
+      float* cols = buf3 + rows * hw * L.cin;  // rows*hw x cout k k
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < L.cin; ++c) {
+          const float* src = cur + r * L.in + c * hw;
+          float* d = t + r * hw * L.cin + c;
+          for (int64_t p = 0; p < hw; ++p) d[p * L.cin] = src[p];
+        }
+      int rc;
+      if (bf16 && bgemm && L.wt_bf16) {
+        ToBFloat16(t, rows * hw * L.cin, half);
+        rc = bgemm('N', 'N', rows * hw, ck, L.cin, 1.0f, half, L.cin, L.wt_bf16, ck, 0.0f, cols, ck);
+      } else {
+        rc = sgemm('N', 'N', rows * hw, ck, L.cin, 1.0f, t, L.cin, L.wt, ck, 0.0f, cols, ck);
+      }
+      if (rc != 0) return nullptr;
+      Col2Im(L, cols, rows, dst);
+    } else if (bf16 && bgemm && L.wt_bf16) {
       ToBFloat16(cur, rows * L.in, half);
       if (bgemm('N', 'N', rows, L.out, L.in, 1.0f, half, L.in, L.wt_bf16, L.out, 0.0f, dst, L.out) != 0) return nullptr;
     } else if (sgemm('N', 'N', rows, L.out, L.in, 1.0f, cur, L.in, L.wt, L.out, 0.0f, dst, L.out) != 0) {

@@ -49,8 +49,14 @@ struct MlpPlan {
   using Bgemm = int (*)(char transa, char transb, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* A,
                         int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C, int64_t ldc);
   struct Layer {
-    const float* wt = nullptr;  // in x out (W^T, row-major)
-    const float* bias = nullptr;  // out, or null
+    // kLinear: y = x W^T + b. kConvTranspose: torch.conv_transpose2d on rows holding
+    // cin x hin x win images (NCHW, flattened), groups 1, dilation 1, square kernel:
+    // a GEMM of the (pixels x cin) input with the (cin x cout k k) weight, then col2im.
+    enum Kind { kLinear, kConvTranspose } kind = kLinear;
+    int64_t cin = 0, hin = 0, win = 0, cout = 0, k = 0, stride = 1, pad = 0, hout = 0, wout = 0;
+    int64_t scratch = 0;  // floats per row of the third buffer (conv: transposed input + columns)
+    const float* wt = nullptr;  // linear: in x out (W^T, row-major); conv: cin x (cout k k)
+    const float* bias = nullptr;  // out (conv: expanded per output element), or null
     const uint16_t* wt_bf16 = nullptr;  // the same in bfloat16 (when bf16 is on)
     int64_t in = 0, out = 0;
     std::vector<Act> acts;
@@ -60,14 +66,15 @@ struct MlpPlan {
   Sgemm sgemm = nullptr;
   Bgemm bgemm = nullptr;
   bool bf16 = false;  // GEMM inputs rounded to bfloat16 (EncoderPrecision::kBFloat16)
-  int64_t in_dim = 0, out_dim = 0, max_width = 0;
+  int64_t in_dim = 0, out_dim = 0, max_width = 0, max_scratch = 0;
 
   // x (rows x in_dim, lead activations already applied) through every layer; the last
   // layer's bias and activations are NOT applied (see Finish). Returns the rows x
   // out_dim result, in x itself (no layer), buf1 or buf2 (each rows x max_width).
-  // `half` (rows x max_width uint16) holds the bfloat16 copy of each GEMM input when
+  // `half` (rows x max(max_width, max_scratch) uint16) holds the bfloat16 copy of each GEMM input when
   // bf16 is on. Returns nullptr when the GEMM fails.
-  float* Run(float* x, int64_t rows, float* buf1, float* buf2, uint16_t* half) const;
+  // `buf3` (rows x max_scratch) is the conv layers' workspace.
+  float* Run(float* x, int64_t rows, float* buf1, float* buf2, float* buf3, uint16_t* half) const;
   // The last layer's bias and activations on one output row (or the lead activations
   // when there is no layer), in place.
   void Finish(float* row) const;
