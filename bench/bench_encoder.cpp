@@ -2,6 +2,7 @@
 //
 //   build-perf/bench/bench_encoder [--threads=2] [--queries=256] [--slow_queries=32] [--conv_queries=8]
 //       [--summary_json=PATH] [--skip_python] [--benchmark_filter=...]
+//   build-perf/bench/bench_encoder --explain=MAP.pt   (how the encoder runs a map, checked)
 //
 // Metric maps (built here with torch::jit::Module::define, saved to a temp dir so
 // that the Python reference loads the very same module):
@@ -56,6 +57,7 @@ struct Flags {
   bool skip_python = false;
   std::string summary_json;
   std::string memory_probe, probe_dir;  // internal: BM_Memory's child process
+  std::string explain;                  // --explain=MAP.pt: print the execution plan and exit
 } g_flags;
 
 std::string g_dir;  // temp dir with the maps and inputs
@@ -521,10 +523,34 @@ int main(int argc, char** argv) {
     else if (a == "--skip_python") g_flags.skip_python = true;
     else if (a.rfind("--memory_probe=", 0) == 0) g_flags.memory_probe = val("--memory_probe=");
     else if (a.rfind("--probe_dir=", 0) == 0) g_flags.probe_dir = val("--probe_dir=");
+    else if (a.rfind("--explain=", 0) == 0) g_flags.explain = val("--explain=");
     else rest.push_back(argv[i]);
   }
   int rargc = static_cast<int>(rest.size());
   relgeo::ConfigureThreads(g_flags.threads);
+  if (!g_flags.explain.empty()) {
+    // How the encoder would run a given TorchScript map (affine split, native plan), and
+    // whether it agrees with the plain forward on random latents.
+    auto map = relgeo::MetricMap::Load(g_flags.explain);
+    if (!map.ok()) {
+      std::cerr << map.status().ToString() << "\n";
+      return 1;
+    }
+    const int64_t d = (*map)->input_dim();
+    Matrix A = RandomLatents(16, d, 1), Z = RandomLatents(8, d, 2);
+    relgeo::EncoderOptions o;
+    auto fast = relgeo::RelativeEncoder::Create(*map, A, o);
+    o.allow_affine_fast_path = false;
+    auto plain = relgeo::RelativeEncoder::Create(*map, A, o);
+    if (!fast.ok() || !plain.ok()) return 1;
+    Matrix r1 = *(*fast)->Encode(Z), r2 = *(*plain)->Encode(Z);
+    double worst = 0;
+    for (int64_t i = 0; i < r1.size(); ++i)
+      worst = std::max(worst, std::abs(double(r1.data()[i]) - r2.data()[i]) / std::max(1e-9, std::abs(double(r2.data()[i]))));
+    std::printf("%s: d=%ld m=%ld plan: %s; max rel diff vs plain forward %.3g\n", g_flags.explain.c_str(), d,
+                (*map)->output_dim(), (*fast)->execution_plan().c_str(), worst);
+    return 0;
+  }
   if (!g_flags.memory_probe.empty()) {
     g_dir = g_flags.probe_dir;
     return MemoryProbe(g_flags.memory_probe);
