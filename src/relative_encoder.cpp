@@ -48,10 +48,12 @@ ChordKind KindOf(OutputDistance d) {
 }
 
 // Default path points per batched map call when the options leave it at 0 (measured,
-// README "Performance"): the native MLP path is flat from 64 to 2048 rows per lane and
-// keeps a lane's outputs in L2/L3 at 512; a TorchScript rest or forward pays the
-// interpreter and per-op passes per call and is best near 2048.
-constexpr int64_t kDefaultRowsNative = 512;
+// README "Performance"): a native lane is fastest when its buffers stay within ~4 MiB
+// (cache; the MLP decoder is flat from 64 to 2048 rows, the conv decoder best at 32),
+// capped at 512; a TorchScript rest or forward pays the interpreter and per-op passes
+// per call and is best near 2048.
+constexpr int64_t kNativeLaneBytes = int64_t{4} << 20;
+constexpr int64_t kDefaultRowsNativeMax = 512;
 constexpr int64_t kDefaultRowsTorchScript = 2048;
 
 }  // namespace
@@ -157,11 +159,14 @@ struct RelativeEncoder::Impl {
     int64_t row_bytes = 4 * (2 * hdim + 6 * mdim);
     // The native plan's own buffers per row: its input, two layer outputs, the conv
     // workspace, the carried point.
-    if (native)
-      row_bytes = std::max(row_bytes, 4 * (hdim + 2 * native->plan.max_width + native->plan.max_scratch + mdim));
+    const int64_t native_row_bytes =
+        native ? 4 * (hdim + 2 * native->plan.max_width + native->plan.max_scratch + mdim) : 0;
+    row_bytes = std::max(row_bytes, native_row_bytes);
     lanes = native ? std::max(1, at::get_num_threads()) : 1;
-    const int64_t want =
-        options.rows_per_batch > 0 ? options.rows_per_batch : (native ? kDefaultRowsNative : kDefaultRowsTorchScript);
+    const int64_t auto_rows =
+        native ? std::clamp<int64_t>(kNativeLaneBytes / native_row_bytes, 16, kDefaultRowsNativeMax)
+               : kDefaultRowsTorchScript;
+    const int64_t want = options.rows_per_batch > 0 ? options.rows_per_batch : auto_rows;
     rows = std::max<int64_t>(1, std::min(want, budget / 4 * 3 / (row_bytes * lanes)));
     query_block = std::max<int64_t>(1, std::min<int64_t>(256, budget / 4 / (4 * (hdim + mdim))));
   }

@@ -277,7 +277,7 @@ std::optional<NativeRest> DetectNativeRest(const AffineSplit& split) {
         L.in = width;
         L.out = L.cout * L.hout * L.wout;
         L.scratch = img_h * img_w * (L.cin + L.cout * L.k * L.k);
-        torch::Tensor wt = w->detach().to(torch::kCPU, torch::kFloat32).contiguous().reshape({L.cin, -1});
+        torch::Tensor wt = w->detach().to(torch::kCPU, torch::kFloat32).contiguous().reshape({L.cin, -1}).t().contiguous();
         nr.keep.push_back(wt);
         L.wt = wt.data_ptr<float>();
         torch::Tensor wb = wt.to(torch::kBFloat16).contiguous();

@@ -176,27 +176,31 @@ RELGEO_MULTIVERSION void ToBFloat16(const float* x, int64_t n, uint16_t* out) {
   }
 }
 
+// cols (cout k k) x (rows hin win), one GEMM row per (oc, ky, kx), scattered into
+// the rows' NCHW output images.
 static void Col2Im(const MlpPlan::Layer& L, const float* cols, int64_t rows, float* dst) {
-  const int64_t hw = L.hin * L.win, kk = L.k * L.k, ck = L.cout * kk, ohw = L.hout * L.wout;
+  const int64_t hw = L.hin * L.win, ohw = L.hout * L.wout, n = rows * hw;
   std::memset(dst, 0, sizeof(float) * rows * L.out);
-  for (int64_t r = 0; r < rows; ++r) {
-    float* o = dst + r * L.out;
-    for (int64_t iy = 0; iy < L.hin; ++iy)
-      for (int64_t ix = 0; ix < L.win; ++ix) {
-        const float* col = cols + (r * hw + iy * L.win + ix) * ck;
-        for (int64_t ky = 0; ky < L.k; ++ky) {
-          const int64_t oy = iy * L.stride - L.pad + ky;
-          if (oy < 0 || oy >= L.hout) continue;
-          for (int64_t kx = 0; kx < L.k; ++kx) {
-            const int64_t ox = ix * L.stride - L.pad + kx;
-            if (ox < 0 || ox >= L.wout) continue;
-            float* op = o + oy * L.wout + ox;
-            const float* cp = col + ky * L.k + kx;
-            for (int64_t oc = 0; oc < L.cout; ++oc) op[oc * ohw] += cp[oc * kk];
+  for (int64_t oc = 0; oc < L.cout; ++oc)
+    for (int64_t ky = 0; ky < L.k; ++ky)
+      for (int64_t kx = 0; kx < L.k; ++kx) {
+        const float* col = cols + ((oc * L.k + ky) * L.k + kx) * n;
+        // valid ix range for this kx: 0 <= ix*s - pad + kx < wout
+        int64_t ix0 = 0, ix1 = L.win;
+        while (ix0 < ix1 && ix0 * L.stride - L.pad + kx < 0) ++ix0;
+        while (ix1 > ix0 && (ix1 - 1) * L.stride - L.pad + kx >= L.wout) --ix1;
+        for (int64_t r = 0; r < rows; ++r) {
+          float* plane = dst + r * L.out + oc * ohw;
+          const float* cr = col + r * hw;
+          for (int64_t iy = 0; iy < L.hin; ++iy) {
+            const int64_t oy = iy * L.stride - L.pad + ky;
+            if (oy < 0 || oy >= L.hout) continue;
+            float* orow = plane + oy * L.wout - L.pad + kx;
+            const float* c = cr + iy * L.win;
+            for (int64_t ix = ix0; ix < ix1; ++ix) orow[ix * L.stride] += c[ix];
           }
         }
       }
-  }
 }
 
 float* MlpPlan::Run(float* x, int64_t rows, float* buf1, float* buf2, float* buf3, uint16_t* half) const {
@@ -205,21 +209,17 @@ float* MlpPlan::Run(float* x, int64_t rows, float* buf1, float* buf2, float* buf
     const Layer& L = layers[l];
     float* dst = (cur == buf1) ? buf2 : buf1;
     if (L.kind == Layer::kConvTranspose) {
-      const int64_t hw = L.hin * L.win, ck = L.cout * L.k * L.k;
-      float* t = buf3;                    // rows*hw x cin: pixels as rows
-      float* cols = buf3 + rows * hw * L.cin;  // rows*hw x cout k k
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < L.cin; ++c) {
-          const float* src = cur + r * L.in + c * hw;
-          float* d = t + r * hw * L.cin + c;
-          for (int64_t p = 0; p < hw; ++p) d[p * L.cin] = src[p];
-        }
+      const int64_t hw = L.hin * L.win, ck = L.cout * L.k * L.k, n = rows * hw;
+      float* t = buf3;                 // cin x (rows hw): channel-major across rows
+      float* cols = buf3 + n * L.cin;  // (cout k k) x (rows hw)
+      for (int64_t c = 0; c < L.cin; ++c)
+        for (int64_t r = 0; r < rows; ++r) std::memcpy(t + c * n + r * hw, cur + r * L.in + c * hw, sizeof(float) * hw);
       int rc;
       if (bf16 && bgemm && L.wt_bf16) {
-        ToBFloat16(t, rows * hw * L.cin, half);
-        rc = bgemm('N', 'N', rows * hw, ck, L.cin, 1.0f, half, L.cin, L.wt_bf16, ck, 0.0f, cols, ck);
+        ToBFloat16(t, n * L.cin, half);
+        rc = bgemm('N', 'N', ck, n, L.cin, 1.0f, L.wt_bf16, L.cin, half, n, 0.0f, cols, n);
       } else {
-        rc = sgemm('N', 'N', rows * hw, ck, L.cin, 1.0f, t, L.cin, L.wt, ck, 0.0f, cols, ck);
+        rc = sgemm('N', 'N', ck, n, L.cin, 1.0f, L.wt, L.cin, t, n, 0.0f, cols, n);
       }
       if (rc != 0) return nullptr;
       Col2Im(L, cols, rows, dst);

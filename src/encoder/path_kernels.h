@@ -51,11 +51,11 @@ struct MlpPlan {
   struct Layer {
     // kLinear: y = x W^T + b. kConvTranspose: torch.conv_transpose2d on rows holding
     // cin x hin x win images (NCHW, flattened), groups 1, dilation 1, square kernel:
-    // a GEMM of the (pixels x cin) input with the (cin x cout k k) weight, then col2im.
+    // one GEMM (cout k k x cin) . (cin x rows pixels) for the whole batch, then col2im.
     enum Kind { kLinear, kConvTranspose } kind = kLinear;
     int64_t cin = 0, hin = 0, win = 0, cout = 0, k = 0, stride = 1, pad = 0, hout = 0, wout = 0;
     int64_t scratch = 0;  // floats per row of the third buffer (conv: transposed input + columns)
-    const float* wt = nullptr;  // linear: in x out (W^T, row-major); conv: cin x (cout k k)
+    const float* wt = nullptr;  // linear: in x out (W^T, row-major); conv: (cout k k) x cin
     const float* bias = nullptr;  // out (conv: expanded per output element), or null
     const uint16_t* wt_bf16 = nullptr;  // the same in bfloat16 (when bf16 is on)
     int64_t in = 0, out = 0;
