@@ -1,0 +1,190 @@
+// The relgeo tool end to end on a small database: train two tiny autoencoders,
+// register, index, search across models, remove, reopen; error paths (missing
+// files, bad flags, unknown names, NaN input leaves the database unchanged); and
+// the README's C++ example, which must be the file compiled here.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "fixtures.h"
+#include "relgeo/npy.h"
+
+namespace relgeo {
+namespace {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct CmdResult {
+  int rc = -1;
+  std::string out, err;
+};
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+CmdResult Exec(const std::string& program, const std::string& args) {
+  static int counter = 0;
+  const std::string base = testing::TempDir() + "/cli_" + std::to_string(counter++);
+  const std::string cmd = program + " " + args + " > " + base + ".out 2> " + base + ".err";
+  CmdResult r;
+  const int status = std::system(cmd.c_str());
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+  r.out = Slurp(base + ".out");
+  r.err = Slurp(base + ".err");
+  return r;
+}
+CmdResult Relgeo(const std::string& args) { return Exec(RELGEO_CLI_PATH, "-q " + args); }
+
+class CliTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    work_ = testing::TempDir() + "/cli_e2e";
+    fs::remove_all(work_);
+    fs::create_directories(work_);
+    if (!fs::exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")) return;
+    for (int seed : {1, 2}) {
+      CmdResult r = Relgeo("train-ae --arch mlp --latent 16 --epochs 2 --train-limit 2000 --eval-limit 300 --seed " +
+                     std::to_string(seed) + " --out " + work_ + "/ae" + std::to_string(seed));
+      ASSERT_EQ(r.rc, 0) << r.err;
+    }
+    ready_ = true;
+  }
+  void SetUp() override {
+    if (!ready_) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  }
+  static std::string Ae(int seed, const std::string& file) { return work_ + "/ae" + std::to_string(seed) + "/" + file; }
+  static inline std::string work_;
+  static inline bool ready_ = false;
+};
+
+json Info(const std::string& db) {
+  CmdResult r = Relgeo("info --db " + db + " --json");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  return json::parse(r.out);
+}
+
+TEST_F(CliTest, RegisterIndexSearchRemoveReopen) {
+  const std::string db = work_ + "/db";
+  // Anchors: validation rows 0..19, with each model's latents of those rows.
+  const int64_t K = 20;
+  std::vector<int64_t> ids(K);
+  for (int64_t i = 0; i < K; ++i) ids[i] = i;
+  ASSERT_TRUE(WriteNpyInt64(work_ + "/anchor_ids.npy", ids).ok());
+  for (int seed : {1, 2}) {
+    Matrix val = *ReadNpyMatrix(Ae(seed, "z_val.npy"));
+    ASSERT_TRUE(WriteNpyMatrix(Ae(seed, "anchors.npy"), val.view().RowSlice(0, K)).ok());
+  }
+  ASSERT_EQ(Relgeo("anchors create --db " + db + " --name S --ids " + work_ + "/anchor_ids.npy").rc, 0);
+  for (auto [name, seed] : {std::pair{"A", 1}, std::pair{"B", 2}}) {
+    CmdResult r = Relgeo(std::string("model register --db ") + db + " --name " + name + " --map " + Ae(seed, "decoder.pt") +
+                   " --encoder " + Ae(seed, "encoder.pt") + " --anchors S --anchor-latents " + Ae(seed, "anchors.npy"));
+    ASSERT_EQ(r.rc, 0) << r.err;
+  }
+  ASSERT_EQ(Relgeo("collection create --db " + db + " --name C --anchors S --index Flat --steps 6").rc, 0);
+  CmdResult idx = Relgeo("index --db " + db + " --collection C --model A --latents " + Ae(1, "z_test.npy"));
+  ASSERT_EQ(idx.rc, 0) << idx.err;
+  json info = Info(db);
+  ASSERT_EQ(info["collections"].size(), 1u);
+  EXPECT_EQ(info["collections"][0]["items"], 300);
+  EXPECT_EQ(info["models"].size(), 2u);
+
+  // Same-model queries find each item itself; cross-model queries (B) mostly do.
+  auto top_hits = [&](const std::string& model, int seed, int64_t k) {
+    CmdResult r = Relgeo("search --db " + db + " --collection C --model " + model + " --latents " + Ae(seed, "z_test.npy") +
+                   " --k " + std::to_string(k) + " --json");
+    EXPECT_EQ(r.rc, 0) << r.err;
+    json res = json::parse(r.out)["results"];
+    EXPECT_EQ(res.size(), 300u);
+    int64_t hits = 0;
+    for (size_t q = 0; q < res.size(); ++q) {
+      const auto& ids_q = res[q]["ids"];
+      const auto& scores_q = res[q]["scores"];
+      EXPECT_EQ(ids_q.size(), static_cast<size_t>(k));
+      for (size_t j = 1; j < scores_q.size(); ++j) EXPECT_GE(scores_q[j - 1].get<double>(), scores_q[j].get<double>());
+      for (const auto& id : ids_q) hits += id.get<int64_t>() == static_cast<int64_t>(q);
+    }
+    return hits;
+  };
+  EXPECT_EQ(top_hits("A", 1, 1), 300);
+  const int64_t cross10 = top_hits("B", 2, 10);
+  EXPECT_GT(cross10, 300 / 3) << "model B's queries should find model A's items far above chance (10/300)";
+
+  // Remove ten ids; they never come back, and the count survives reopening.
+  std::vector<int64_t> gone = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  ASSERT_TRUE(WriteNpyInt64(work_ + "/gone.npy", gone).ok());
+  ASSERT_EQ(Relgeo("remove --db " + db + " --collection C --ids " + work_ + "/gone.npy").rc, 0);
+  EXPECT_EQ(Info(db)["collections"][0]["items"], 290);
+  CmdResult s = Relgeo("search --db " + db + " --collection C --model A --latents " + Ae(1, "z_test.npy") + " --k 5 --json");
+  ASSERT_EQ(s.rc, 0);
+  for (const auto& row : json::parse(s.out)["results"])
+    for (const auto& id : row["ids"]) EXPECT_GE(id.get<int64_t>(), 10);
+
+  // Bad input: clear one-line errors, non-zero exit codes, the database unchanged.
+  Matrix z = *ReadNpyMatrix(Ae(1, "z_test.npy"));
+  z(5, 3) = std::nanf("");
+  ASSERT_TRUE(WriteNpyMatrix(work_ + "/nan.npy", z).ok());
+  CmdResult nan = Relgeo("index --db " + db + " --collection C --model A --latents " + work_ + "/nan.npy");
+  EXPECT_NE(nan.rc, 0);
+  EXPECT_NE(nan.err.find("non-finite"), std::string::npos) << nan.err;
+  EXPECT_EQ(nan.err.find('\n'), nan.err.size() - 1) << "one line: " << nan.err;
+  EXPECT_EQ(Info(db)["collections"][0]["items"], 290);
+
+  CmdResult unknown = Relgeo("search --db " + db + " --collection C --model Z --latents " + Ae(1, "z_test.npy"));
+  EXPECT_EQ(unknown.rc, 3) << unknown.err;
+  EXPECT_NE(unknown.err.find("Z"), std::string::npos);
+  CmdResult dup = Relgeo("model register --db " + db + " --name A --map " + Ae(1, "decoder.pt"));
+  EXPECT_NE(dup.rc, 0);
+  CmdResult wrong_dim = Relgeo("search --db " + db + " --collection C --model A --latents " + work_ + "/anchor_ids.npy");
+  EXPECT_NE(wrong_dim.rc, 0);
+  CmdResult missing = Relgeo("index --db " + db + " --collection C --model A --latents " + work_ + "/missing.npy");
+  EXPECT_EQ(missing.rc, 2);
+  EXPECT_NE(missing.err.find("missing.npy"), std::string::npos);
+  CmdResult bad_flag = Relgeo("search --db " + db + " --frobnicate");
+  EXPECT_EQ(bad_flag.rc, 2);
+  EXPECT_NE(bad_flag.err.find("relgeo: error:"), std::string::npos);
+  CmdResult no_command = Relgeo("");
+  EXPECT_NE(no_command.rc, 0);
+  EXPECT_EQ(Info(db)["collections"][0]["items"], 290);
+
+  // encode: relgeo and cosine through the tool, shapes and values.
+  CmdResult enc = Relgeo("encode --map " + Ae(1, "decoder.pt") + " --anchors " + Ae(1, "anchors.npy") + " --latents " +
+                   Ae(1, "z_test.npy") + " --out " + work_ + "/r.npy --steps 6");
+  ASSERT_EQ(enc.rc, 0) << enc.err;
+  Matrix r = *ReadNpyMatrix(work_ + "/r.npy");
+  EXPECT_EQ(r.rows(), 300);
+  EXPECT_EQ(r.cols(), K);
+  for (float v : r.storage()) EXPECT_GE(v, 0.0f);
+}
+
+TEST_F(CliTest, HelpEverywhere) {
+  for (const char* cmd : {"", "encode", "demo", "index", "search", "model register", "collection create", "info",
+                          "train-ae", "eval mrr"}) {
+    CmdResult r = Relgeo(std::string(cmd) + " --help");
+    EXPECT_EQ(r.rc, 0) << cmd;
+    EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd;
+  }
+}
+
+TEST_F(CliTest, ReadmeExampleRunsAndIsTheFileInReadme) {
+  // The README shows tests/readme_example.cpp verbatim.
+  const std::string readme = Slurp(RELGEO_SOURCE_DIR "/README.md");
+  std::string example = Slurp(RELGEO_SOURCE_DIR "/tests/readme_example.cpp");
+  ASSERT_FALSE(example.empty());
+  EXPECT_NE(readme.find(example), std::string::npos) << "README's C++ example differs from tests/readme_example.cpp";
+  CmdResult r = Exec(RELGEO_README_EXAMPLE_PATH, work_ + "/example_db " + work_ + "/ae1 " + work_ + "/ae2");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  long long found = -1, total = -1;
+  ASSERT_EQ(std::sscanf(r.out.c_str(), "top-10 cross-model hits: %lld of %lld", &found, &total), 2) << r.out;
+  EXPECT_EQ(total, 300);
+  EXPECT_GT(found, 100);
+}
+
+}  // namespace
+}  // namespace relgeo
