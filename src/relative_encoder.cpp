@@ -229,7 +229,9 @@ Result<std::unique_ptr<RelativeEncoder>> RelativeEncoder::Create(std::shared_ptr
       if (impl->split) {
         impl->hdim = impl->split->hidden_dim();
         impl->mdim = impl->map->output_dim();
-        if (options.allow_native_mlp) impl->native = internal::DetectNativeRest(*impl->split);
+        // The native plan runs on the CPU; maps on another device keep TorchScript.
+        if (options.allow_native_mlp && impl->m().device.is_cpu())
+          impl->native = internal::DetectNativeRest(*impl->split);
         if (impl->native && impl->native->plan.out_dim != impl->mdim) impl->native.reset();
         if (impl->native && !impl->SplitAgrees(a)) impl->native.reset();  // check the native plan...
         if (!impl->SplitAgrees(a)) impl->split.reset();                    // ...then the TorchScript rest
