@@ -349,6 +349,16 @@ TEST(Sweep, RelgeoIsInvariantWhereCosineIsNot) {
   int lines = 0;
   for (std::string l; std::getline(f, l);) ++lines;
   EXPECT_EQ(lines, static_cast<int>(rows->size()));
+  auto back = ReadSweepCsv(csv);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ASSERT_EQ(back->size(), rows->size());
+  for (size_t i = 0; i < rows->size(); ++i) {
+    EXPECT_EQ((*back)[i].method, (*rows)[i].method);
+    EXPECT_EQ((*back)[i].anchors, (*rows)[i].anchors);
+    EXPECT_NEAR((*back)[i].mrr.cosine_sym, (*rows)[i].mrr.cosine_sym, 1e-6);
+    EXPECT_NEAR((*back)[i].mrr.cdist, (*rows)[i].mrr.cdist, 1e-6);
+  }
+  EXPECT_EQ(ReadSweepCsv(WriteTempFile("bad.csv", "method,anchors\nx,3\n")).status().code(), StatusCode::kCorruption);
 
   ASSERT_TRUE(WritePlotPng(png, SweepPlot(*rows, "test sweep")).ok());
   int w = 0, h = 0, ch = 0;

@@ -179,7 +179,32 @@ void RegisterEvalMrr(CLI::App& app) {
   c->callback([a] { RunMrr(*a); });
 }
 
-const bool registered = RegisterCommand(50, RegisterEvalMrr);
+struct PlotArgs {
+  std::vector<std::string> csv;
+  std::string out, title = "MRR vs anchors";
+};
+
+void RegisterEvalPlot(CLI::App& app) {
+  auto a = std::make_shared<PlotArgs>();
+  CLI::App* c = EvalGroup(app)->add_subcommand("plot", "Plot (and summarise) MRR sweep CSVs written by eval mrr");
+  c->footer("Example:\n  relgeo eval plot --csv mrr.csv --out mrr.png --title \"conv seed 1 vs 2\"");
+  c->add_option("--csv", a->csv, "One or more sweep CSVs (rows are concatenated)")->required()->check(CLI::ExistingFile);
+  c->add_option("--out", a->out, "Output PNG")->required();
+  c->add_option("--title", a->title, "Plot title")->capture_default_str();
+  c->callback([a] {
+    std::vector<MrrSweepRow> rows;
+    for (const auto& p : a->csv) {
+      auto part = OrDie(ReadSweepCsv(p), "--csv");
+      rows.insert(rows.end(), part.begin(), part.end());
+    }
+    OrDie(WritePlotPng(a->out, SweepPlot(rows, a->title)), "--out");
+    std::printf("%-11s %8s %10s %9s\n", "method", "anchors", "mrr_mean", "mrr_std");
+    for (const auto& s : SummarizeSweep(rows))
+      std::printf("%-11s %8lld %10.4f %9.4f\n", s.method.c_str(), static_cast<long long>(s.anchors), s.mean, s.std);
+  });
+}
+
+const bool registered = RegisterCommand(50, RegisterEvalMrr) && RegisterCommand(51, RegisterEvalPlot);
 
 }  // namespace
 }  // namespace relgeo::cli

@@ -88,6 +88,9 @@ std::vector<MrrSummaryRow> SummarizeSweep(const std::vector<MrrSweepRow>& rows);
 // mrr_at_k,mrr_cosine_asym_at_k,mrr_cdist_sym_at_k,mrr_cdist_asym_at_k,k,seconds
 // (mrr = symmetric, cosine, full rank).
 Status WriteSweepCsv(const std::string& path, const std::vector<MrrSweepRow>& rows);
+// Reads what WriteSweepCsv wrote (columns located by header name; only method,
+// anchors, draw and mrr are required). A malformed file is a Corruption error.
+Result<std::vector<MrrSweepRow>> ReadSweepCsv(const std::string& path);
 // MRR vs anchors (log x), one line per method, mean +- std shaded.
 LinePlot SweepPlot(const std::vector<MrrSweepRow>& rows, const std::string& title);
 

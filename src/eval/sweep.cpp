@@ -1,6 +1,7 @@
 // The MRR anchor sweep (paper Fig. 3 protocol) and its CSV / plot output.
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -263,6 +264,57 @@ Status WriteSweepCsv(const std::string& path, const std::vector<MrrSweepRow>& ro
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) return Status::IOError("cannot rename " + tmp + " to " + path);
   return Status::OK();
+}
+
+Result<std::vector<MrrSweepRow>> ReadSweepCsv(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return Status::NotFound("cannot open " + path);
+  std::string line;
+  if (!std::getline(f, line)) return Status::Corruption(path + ": empty CSV");
+  auto split = [](const std::string& l) {
+    std::vector<std::string> out;
+    std::stringstream ss(l);
+    std::string c;
+    while (std::getline(ss, c, ',')) out.push_back(c);
+    return out;
+  };
+  const std::vector<std::string> header = split(line);
+  std::map<std::string, size_t> col;
+  for (size_t i = 0; i < header.size(); ++i) col[header[i]] = i;
+  for (const char* req : {"method", "anchors", "draw", "mrr"})
+    if (!col.count(req)) return Status::Corruption(path + ": CSV header lacks column '" + req + "'");
+  std::vector<MrrSweepRow> rows;
+  int64_t lineno = 1;
+  while (std::getline(f, line)) {
+    ++lineno;
+    if (line.empty()) continue;
+    const std::vector<std::string> v = split(line);
+    if (v.size() != header.size())
+      return Status::Corruption(path + ": line " + std::to_string(lineno) + " has " + std::to_string(v.size()) +
+                                " fields, the header has " + std::to_string(header.size()));
+    auto num = [&](const char* name, double fallback) -> double {
+      auto it = col.find(name);
+      return it == col.end() ? fallback : std::strtod(v[it->second].c_str(), nullptr);
+    };
+    MrrSweepRow r;
+    r.method = v[col["method"]];
+    r.anchors = static_cast<int64_t>(num("anchors", 0));
+    r.draw = static_cast<int>(num("draw", 0));
+    r.mrr.cosine_sym = num("mrr", 0);
+    r.mrr.cosine = num("mrr_cosine_asym", 0);
+    r.mrr.cdist_sym = num("mrr_cdist_sym", 0);
+    r.mrr.cdist = num("mrr_cdist_asym", 0);
+    r.mrr.cosine_sym_at_k = num("mrr_at_k", 0);
+    r.mrr.cosine_at_k = num("mrr_cosine_asym_at_k", 0);
+    r.mrr.cdist_sym_at_k = num("mrr_cdist_sym_at_k", 0);
+    r.mrr.cdist_at_k = num("mrr_cdist_asym_at_k", 0);
+    r.mrr.k = static_cast<int64_t>(num("k", 0));
+    r.seconds = num("seconds", 0);
+    if (r.anchors < 1) return Status::Corruption(path + ": line " + std::to_string(lineno) + ": bad anchor count");
+    rows.push_back(r);
+  }
+  if (rows.empty()) return Status::Corruption(path + ": no data rows");
+  return rows;
 }
 
 LinePlot SweepPlot(const std::vector<MrrSweepRow>& rows, const std::string& title) {

@@ -164,7 +164,10 @@ Status WritePlotPng(const std::string& path, const LinePlot& p) {
   for (double y = std::ceil(ymin / ystep - 1e-9) * ystep; y <= ymax + 1e-9; y += ystep) {
     c.Line(L, fy(y), R, fy(y), grid, 1);
     c.Line(L - 6, fy(y), L, fy(y), black, 1.5);
-    const std::string s = Fmt(std::abs(y) < 1e-12 ? 0 : y);
+    char tb[32];
+    const int decimals = std::max(0, static_cast<int>(std::ceil(-std::log10(ystep) - 1e-9)));
+    std::snprintf(tb, sizeof tb, "%.*f", decimals, std::abs(y) < 1e-12 ? 0.0 : y);
+    const std::string s = tb;
     c.Text(L - 10 - Canvas::TextWidth(s, scale), fy(y) - 6, s, dark, scale);
   }
   std::vector<double> xticks;
