@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <sstream>
+#include <thread>
 
 #include "fixtures.h"
 #include "relgeo/relative_encoder.h"
@@ -206,6 +207,28 @@ TEST(EncoderFastPath, BFloat16IsOptInAndClose) {
   const double err = MaxRelDiff(b16.reps, f32.reps);
   EXPECT_LE(err, 2e-2);
   EXPECT_GT(err, 0.0);  // really a different arithmetic
+}
+
+TEST(EncoderFastPath, ConcurrentEncodesAgree) {
+  // Encode is documented thread-safe: several threads share one encoder (native lanes,
+  // each call with its own OpenMP team and buffers).
+  const int64_t d = 16;
+  auto map = Load(ConvDecoderBytes(d, 8, 61));
+  Matrix A = RandomMatrix(23, d, 62);
+  EncoderOptions o;
+  o.rows_per_batch = 20;  // many groups per call
+  auto enc = RelativeEncoder::Create(map, A, o);
+  ASSERT_TRUE(enc.ok());
+  ASSERT_NE((*enc)->execution_plan().find("native"), std::string::npos);
+  std::vector<Matrix> inputs, want, got(4);
+  for (int t = 0; t < 4; ++t) {
+    inputs.push_back(RandomMatrix(9, d, 70 + t));
+    want.push_back(*(*enc)->Encode(inputs.back()));
+  }
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) threads.emplace_back([&, t] { got[t] = *(*enc)->Encode(inputs[t]); });
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 4; ++t) EXPECT_EQ(MaxRelDiff(got[t], want[t]), 0.0) << t;
 }
 
 TEST(EncoderFastPath, ErrorsInTheRestOfTheMapAreReported) {
