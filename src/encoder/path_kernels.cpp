@@ -97,10 +97,12 @@ void AccumulateLine(const float* rows, int64_t steps, int64_t m, ChordKind kind,
 namespace relgeo::internal {
 namespace {
 
-// expf to ~2 ulp (Cephes polynomial), written so that the compiler vectorises it.
+// expf to ~2 ulp (Cephes polynomial), branch- and call-free so that the compiler
+// vectorises the loops that use it (rounding by the 1.5 * 2^23 trick, bit-cast scale).
 inline float FastExp(float x) {
-  x = std::min(88.3762626647949f, std::max(-87.3365447504f, x));
-  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  x = x < -87.3365447504f ? -87.3365447504f : x;
+  x = x > 88.3762626647949f ? 88.3762626647949f : x;
+  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest
   const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
   float p = 1.9875691500E-4f;
   p = p * r + 1.3981999507E-3f;
@@ -109,10 +111,8 @@ inline float FastExp(float x) {
   p = p * r + 1.6666665459E-1f;
   p = p * r + 5.0000001201E-1f;
   const float y = p * r * r + r + 1.0f;
-  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return y * scale;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  return y * __builtin_bit_cast(float, bits);
 }
 
 RELGEO_MULTIVERSION void BiasRelu(float* row, int64_t n, const float* bias) {
