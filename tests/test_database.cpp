@@ -140,6 +140,56 @@ TEST(Database, CrossModelAffineTop1IsExact) {
   EXPECT_LT(Top1(*rw, Iota(s.n, 1000)), 0.9);
 }
 
+// Raw inputs through each model's stored encoder: E_A(x) = W x + b, E_B = T E_A + t.
+TEST(Database, CrossModelFromRawInputsThroughStoredEncoders) {
+  CrossSetup s;
+  const int64_t D = 10;
+  Matrix W = RandomMatrix(s.d, D, 31, 0.5f);
+  std::vector<float> b(s.d, 0.1f);
+  // E_B(x) = T (W x + b) + t = (T W) x + (T b + t).
+  Matrix TWm(s.d, D);
+  for (int64_t r = 0; r < s.d; ++r)
+    for (int64_t c = 0; c < D; ++c) {
+      double acc = 0;
+      for (int64_t j = 0; j < s.d; ++j) acc += double(s.T(r, j)) * W(j, c);
+      TWm(r, c) = static_cast<float>(acc);
+    }
+  std::vector<float> tb(s.d);
+  for (int64_t r = 0; r < s.d; ++r) {
+    double acc = s.t[r];
+    for (int64_t j = 0; j < s.d; ++j) acc += double(s.T(r, j)) * b[j];
+    tb[r] = static_cast<float>(acc);
+  }
+  Matrix x = RandomMatrix(s.n, D, 41);
+  Matrix xa = RandomMatrix(s.K, D, 42);  // the anchor samples
+  auto db = OpenOrDie(FreshDir("raw"));
+  ASSERT_TRUE(db);
+  ASSERT_OK(db->CreateAnchorSet("S", Iota(s.K)));
+  ModelSpec a;
+  a.name = "A";
+  a.map_bytes = MlpMapBytes(s.d, s.hidden, s.m, 5);
+  a.encoder_bytes = AffineMapBytes(W, b);
+  ModelSpec bm;
+  bm.name = "B";
+  bm.map_bytes = MlpMapComposedBytes(s.d, s.hidden, s.m, 5, s.T, s.t);
+  bm.encoder_bytes = AffineMapBytes(TWm, tb);
+  ASSERT_OK(db->RegisterModel(a));
+  ASSERT_OK(db->RegisterModel(bm));
+  ASSERT_OK(db->AttachAnchors("A", "S", *db->EncodeInputs("A", xa)));
+  ASSERT_OK(db->AttachAnchors("B", "S", *db->EncodeInputs("B", xa)));
+  ASSERT_OK(db->CreateCollection("items", {"S", "Flat", 6}));
+  ASSERT_OK(db->Add("items", "A", Iota(s.n), *db->EncodeInputs("A", x)));
+  auto r = db->SearchInputs("items", "B", x, 3);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(Top1(*r, Iota(s.n)), 1.0);
+  EXPECT_EQ(db->EncodeInputs("A", RandomMatrix(2, D + 1, 1)).status().code(), StatusCode::kInvalidArgument);
+  ModelSpec none;
+  none.name = "NoEnc";
+  none.map_bytes = MlpMapBytes(s.d, 4, 3, 1);
+  ASSERT_OK(db->RegisterModel(none));
+  EXPECT_EQ(db->EncodeInputs("NoEnc", x).status().code(), StatusCode::kFailedPrecondition);
+}
+
 TEST(Database, CrossModelOnEveryIndexKind) {
   CrossSetup s;
   for (const std::string spec : {"HNSW16", "IVF4,Flat"}) {

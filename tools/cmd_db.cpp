@@ -257,26 +257,33 @@ void RegisterCollection(CLI::App& app) {
 
 // ------------------------------------------------------------------ index / search / remove / info
 struct IndexArgs {
-  std::string db, collection, model, latents, ids;
+  std::string db, collection, model, latents, inputs, ids;
   int64_t batch = 4096;
 };
 
 void RegisterIndex(CLI::App& app) {
   auto a = std::make_shared<IndexArgs>();
   CLI::App* c = app.add_subcommand("index", "Encode latents with a model and add them to a collection (upsert)");
-  c->footer("Example:\n  relgeo index --db db --collection C --model A --latents z_a.npy [--ids ids.npy]\n"
+  c->footer("Examples:\n  relgeo index --db db --collection C --model A --latents z_a.npy [--ids ids.npy]\n"
+            "  relgeo index --db db --collection C --model A --inputs images.npy   # model registered with --encoder\n"
             "Ids default to row numbers. Each batch is one atomic write; the index is saved at the end.");
   c->add_option("--db", a->db, "Database directory")->required();
   c->add_option("--collection", a->collection, "Collection")->required();
   c->add_option("--model", a->model, "Model that produced the latents")->required();
-  c->add_option("--latents", a->latents, "n x d .npy")->required()->check(CLI::ExistingFile);
+  auto* lat = c->add_option("--latents", a->latents, "n x d .npy latents")->check(CLI::ExistingFile);
+  auto* inp = c->add_option("--inputs", a->inputs, "n x D .npy raw inputs, run through the model's stored encoder")
+                  ->check(CLI::ExistingFile);
+  lat->excludes(inp);
   c->add_option("--ids", a->ids, "1-D int .npy of n item ids (default 0..n-1)")->check(CLI::ExistingFile);
   c->add_option("--batch", a->batch, "Items per atomic batch")->capture_default_str();
   c->callback([a] {
-    Matrix lat = OrDie(ReadNpyMatrix(a->latents), "--latents");
+    if (a->latents.empty() == a->inputs.empty()) throw CommandError{Status::InvalidArgument("give --latents or --inputs")};
     std::vector<int64_t> ids;
     if (!a->ids.empty()) ids = OrDie(ReadNpyInt64(a->ids), "--ids");
     auto db = OpenDb(a->db, false);
+    Matrix lat = a->inputs.empty()
+                     ? OrDie(ReadNpyMatrix(a->latents), "--latents")
+                     : OrDie(db->EncodeInputs(a->model, OrDie(ReadNpyMatrix(a->inputs), "--inputs")), "--inputs");
     Progress bar("index", lat.rows(), "items");
     BulkOptions o;
     o.batch_size = a->batch;
@@ -296,7 +303,7 @@ void RegisterIndex(CLI::App& app) {
 }
 
 struct SearchArgs {
-  std::string db, collection, model, latents, out_ids, out_scores;
+  std::string db, collection, model, latents, inputs, out_ids, out_scores;
   int64_t k = 10;
   int ef = 0, nprobe = 0;
   bool json = false;
@@ -312,19 +319,24 @@ void RegisterSearch(CLI::App& app) {
   c->add_option("--db", a->db, "Database directory")->required();
   c->add_option("--collection", a->collection, "Collection")->required();
   c->add_option("--model", a->model, "Model that produced the query latents")->required();
-  c->add_option("--latents", a->latents, "q x d .npy query latents")->required()->check(CLI::ExistingFile);
+  auto* lat = c->add_option("--latents", a->latents, "q x d .npy query latents")->check(CLI::ExistingFile);
+  auto* inp = c->add_option("--inputs", a->inputs, "q x D .npy raw query inputs (the model's stored encoder)")
+                  ->check(CLI::ExistingFile);
+  lat->excludes(inp);
   c->add_option("--k", a->k, "Results per query")->capture_default_str();
   c->add_option("--ef", a->ef, "HNSW efSearch (default 64)");
   c->add_option("--nprobe", a->nprobe, "IVF lists to visit (default 16)");
   c->add_flag("--json", a->json, "Print one JSON document");
   c->add_option("--out-ids", a->out_ids, "Also write the q x k ids as int64 .npy (-1 = none)");
   c->callback([a] {
-    Matrix q = OrDie(ReadNpyMatrix(a->latents), "--latents");
+    if (a->latents.empty() == a->inputs.empty()) throw CommandError{Status::InvalidArgument("give --latents or --inputs")};
+    Matrix q = OrDie(ReadNpyMatrix(a->inputs.empty() ? a->latents : a->inputs), a->inputs.empty() ? "--latents" : "--inputs");
     auto db = OpenDb(a->db, false);
     SearchParams p;
     p.ef_search = a->ef;
     p.nprobe = a->nprobe;
-    SearchResults r = OrDie(db->Search(a->collection, a->model, q, a->k, p));
+    SearchResults r = OrDie(a->inputs.empty() ? db->Search(a->collection, a->model, q, a->k, p)
+                                              : db->SearchInputs(a->collection, a->model, q, a->k, p));
     Close(db);
     if (!a->out_ids.empty()) OrDie(WriteNpyInt64(a->out_ids, r.ids), "--out-ids");
     if (a->json) {

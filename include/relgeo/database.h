@@ -188,6 +188,13 @@ class Database {
                                const SearchParams& params = {}) const;
   Result<SearchResults> SearchRepresentations(const std::string& collection, MatrixView representations, int64_t k,
                                               const SearchParams& params = {}) const;
+  // Raw inputs -> latents with the model's stored encoder module (n x D in, its
+  // output flattened to n x d, d = the model's latent dimension). FailedPrecondition
+  // when the model has no encoder.
+  Result<Matrix> EncodeInputs(const std::string& model, MatrixView inputs) const;
+  // Search from raw inputs: EncodeInputs, then Search.
+  Result<SearchResults> SearchInputs(const std::string& collection, const std::string& model, MatrixView inputs,
+                                     int64_t k, const SearchParams& params = {}) const;
   // n x d latents -> n x K representations with the model's anchors for `anchor_set`.
   Result<Matrix> Encode(const std::string& model, const std::string& anchor_set, MatrixView latents,
                         const EncoderOptions& options = {}) const;

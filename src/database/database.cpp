@@ -228,6 +228,9 @@ struct Database::Impl {
   void DropCaches(const std::string& model) {
     std::lock_guard<std::mutex> l(cache_mu);
     maps.erase(model);
+    const std::string enc_prefix = "\x01encoder:" + model + ":";
+    for (auto it = maps.begin(); it != maps.end();)
+      it = it->first.rfind(enc_prefix, 0) == 0 ? maps.erase(it) : std::next(it);
     for (auto it = encoders.begin(); it != encoders.end();)
       it = std::get<0>(it->first) == model ? encoders.erase(it) : std::next(it);
   }
@@ -293,6 +296,34 @@ struct Database::Impl {
     std::shared_ptr<RelativeEncoder> shared(std::move(enc));
     std::lock_guard<std::mutex> l(cache_mu);
     return encoders.emplace(key, shared).first->second;
+  }
+
+  // The model's encoder module (raw input -> latent), cached per input width.
+  Result<Matrix> EncodeInputs(const std::string& model, MatrixView inputs) const {
+    RELGEO_ASSIGN_OR_RETURN(ModelMeta m, GetModel(model));
+    if (!m.has_encoder) return Status::FailedPrecondition("model '" + model + "' has no encoder (register it with one)");
+    RELGEO_RETURN_IF_ERROR(CheckLatents(inputs, 0, "inputs"));
+    const std::string key = "\x01encoder:" + model + ":" + std::to_string(inputs.cols());
+    std::shared_ptr<MetricMap> enc;
+    {
+      std::lock_guard<std::mutex> l(cache_mu);
+      auto it = maps.find(key);
+      if (it != maps.end()) enc = it->second;
+    }
+    if (!enc) {
+      RELGEO_ASSIGN_OR_RETURN(auto bytes, store->Get("E" + model));
+      if (!bytes) return Status::Corruption("model '" + model + "' lost its encoder bytes");
+      MetricMapOptions mo;
+      mo.input_dim = inputs.cols();
+      auto loaded = MetricMap::FromBytes(*bytes, mo);
+      if (!loaded.ok()) return loaded.status().WithContext("encoder of model '" + model + "'");
+      std::lock_guard<std::mutex> l(cache_mu);
+      enc = maps.emplace(key, *loaded).first->second;
+    }
+    if (enc->output_dim() != m.latent_dim)
+      return Status::InvalidArgument("encoder of model '" + model + "' outputs " + std::to_string(enc->output_dim()) +
+                                     " values per row, the model's latent dimension is " + std::to_string(m.latent_dim));
+    return enc->Forward(inputs);
   }
 
   // Encodes latents for a collection (shared lock held by the caller).
@@ -991,6 +1022,22 @@ Result<SearchResults> Database::SearchRepresentations(const std::string& collect
   RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());
   RELGEO_ASSIGN_OR_RETURN(const CollectionState* c, impl_->GetCollection(collection));
   RELGEO_RETURN_IF_ERROR(CheckLatents(reps, c->meta.K, "representations"));
+  return impl_->SearchReps(*c, reps, k, params);
+}
+
+Result<Matrix> Database::EncodeInputs(const std::string& model, MatrixView inputs) const {
+  std::shared_lock<FairSharedMutex> l(impl_->mu);
+  RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());
+  return impl_->EncodeInputs(model, inputs);
+}
+
+Result<SearchResults> Database::SearchInputs(const std::string& collection, const std::string& model,
+                                             MatrixView inputs, int64_t k, const SearchParams& params) const {
+  std::shared_lock<FairSharedMutex> l(impl_->mu);
+  RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());
+  RELGEO_ASSIGN_OR_RETURN(const CollectionState* c, impl_->GetCollection(collection));
+  RELGEO_ASSIGN_OR_RETURN(Matrix latents, impl_->EncodeInputs(model, inputs));
+  RELGEO_ASSIGN_OR_RETURN(Matrix reps, impl_->EncodeFor(*c, model, latents));
   return impl_->SearchReps(*c, reps, k, params);
 }
 
