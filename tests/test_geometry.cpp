@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <numeric>
 
 #include "fixtures.h"
@@ -208,6 +209,18 @@ TEST(Geodesic, RejectsBadInput) {
   EXPECT_FALSE(SolveGeodesics(*map, nan, z).ok());
   EXPECT_EQ(AllPairs(4).size(), 6u);
   EXPECT_EQ(AllPairs(4)[3], (std::pair<int64_t, int64_t>{1, 2}));
+}
+
+TEST(Geodesic, HeatmapPairPngIsWritten) {
+  Matrix a = testing::RandomMatrix(5, 5, 1), b = testing::RandomMatrix(5, 5, 2);
+  const std::string path = testing::TempDir() + "/heat.png";
+  ASSERT_TRUE(WriteHeatmapPairPng(path, a, "line", b, "geodesic").ok());
+  std::ifstream f(path, std::ios::binary);
+  char sig[8] = {};
+  f.read(sig, 8);
+  EXPECT_EQ(std::string(sig + 1, 3), "PNG");
+  EXPECT_FALSE(WriteHeatmapPairPng(path, Matrix(), "", b, "").ok());
+  EXPECT_FALSE(WriteHeatmapPairPng("/nonexistent-dir/x.png", a, "", b, "").ok());
 }
 
 // ---------------------------------------------------------------- metric heads
