@@ -296,7 +296,11 @@ class HnswIndex : public VectorIndex {
             const int ef = static_cast<int>(std::max<int64_t>(params.ef_search > 0 ? params.ef_search : 64, kk));
             for (;;) {
               {
+                // Taking the gate first lets a waiting search with another ef in
+                // (writer preference), so a stream of one ef cannot starve another.
+                std::unique_lock<std::mutex> gate(ef_gate_);
                 std::shared_lock<std::shared_mutex> lock(ef_mu_);
+                gate.unlock();
                 if (index_->hnsw.efSearch == ef) {
                   if (rows.size() == static_cast<size_t>(q.rows())) {
                     index_->search(q.rows(), x.data(), kk, d, l);
@@ -307,6 +311,7 @@ class HnswIndex : public VectorIndex {
                   return;
                 }
               }
+              std::lock_guard<std::mutex> gate(ef_gate_);  // queue behind, not around, other ef values
               std::unique_lock<std::shared_mutex> lock(ef_mu_);
               index_->hnsw.efSearch = ef;
             }
@@ -333,6 +338,7 @@ class HnswIndex : public VectorIndex {
   int64_t dim_;
   std::unique_ptr<faiss::IndexHNSWFlat> index_;
   mutable std::shared_mutex ef_mu_;  // guards index_->hnsw.efSearch during searches
+  mutable std::mutex ef_gate_;       // writer preference for ef_mu_
   std::vector<int64_t> pos_to_id_;                 // -1: tombstone
   std::unordered_map<int64_t, int64_t> id_to_pos_;  // live ids only
 };
