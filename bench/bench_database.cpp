@@ -188,7 +188,9 @@ struct SearchFixture {
     flat->add(kItems, normalized_items.data());
     hnsw = std::make_unique<faiss::IndexHNSWFlat>(kK, 32, faiss::METRIC_INNER_PRODUCT);
     hnsw->hnsw.efConstruction = 40;
-    hnsw->add(kItems, normalized_items.data());
+    // Same insertion batches as the database (10 x 10k): with one thread the graphs are
+    // identical, so the ratio measures relgeo's overhead, not a different graph.
+    for (int64_t b = 0; b < kItems; b += 10000) hnsw->add(10000, normalized_items.row(b));
     hnsw->hnsw.efSearch = 64;
     quantizer = std::make_unique<faiss::IndexFlatIP>(kK);
     ivf = std::make_unique<faiss::IndexIVFFlat>(quantizer.get(), kK, 256, faiss::METRIC_INNER_PRODUCT);

@@ -89,6 +89,8 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, bool create_i
     if (exists && !fs::is_empty(dir, ec))
       return Status::InvalidArgument("'" + dir + "' is a non-empty directory that is not a relgeo database (no CURRENT file)");
     if (!create_if_missing) return Status::NotFound("no database in '" + dir + "'");
+    fs::create_directories(dir, ec);  // RocksDB creates only the last path component
+    if (ec) return Status::IOError("cannot create database directory '" + dir + "': " + ec.message());
   }
   rocksdb::Options opts;
   opts.create_if_missing = create_if_missing;
