@@ -68,7 +68,7 @@ class Canvas {
   // Text at (x, y) = top-left, scaled; vertical = rotated 90 degrees counter-clockwise
   // (reads bottom to top, (x, y) is then the bottom-left).
   void Text(double x, double y, const std::string& s, Rgb c, double scale, bool vertical = false) {
-    std::vector<char> buf(s.size() * 300 + 64);
+    std::vector<char> buf(s.size() * 2048 + 1024);  // up to ~16 quads x 64 bytes per glyph
     std::string copy = s;
     const int quads = stb_easy_font_print(0, 0, copy.data(), nullptr, buf.data(), static_cast<int>(buf.size()));
     const float* v = reinterpret_cast<const float*>(buf.data());
