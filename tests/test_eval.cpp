@@ -553,7 +553,7 @@ TEST(Autoencoder, TinyTrainingReducesLossAndSavesLoadableModules) {
     o.latent_dim = 16;
     o.seed = 3;
     o.epochs = 2;
-    o.batch_size = 32;
+    o.batch_size = 16;  // 16 optimiser steps per epoch
     int calls = 0;
     o.on_progress = [&](const AeProgress& p) {
       ++calls;
