@@ -79,9 +79,16 @@ TEST(Geodesic, PolarWarpFindsTheStraightSegmentOfTheImage) {
   GeodesicOptions o;
   o.steps = 8;
   o.iterations = 400;
+  o.refine = 4;
   auto r = SolveGeodesics(*map, z, a, o);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   const int N = o.steps;
+  // Refined (32-step) evaluation: the straight line's energy approaches the arc's
+  // (length 2: energy 2); the optimised polygon stays near the segment's chord^2 / 2.
+  ASSERT_EQ(r->refined_energy.size(), 1u);
+  EXPECT_NEAR(r->refined_line_energy[0], 0.5 * std::pow(2 * 4 * N * std::sin(1.0 / (4 * N)), 2), 1e-3);
+  EXPECT_GE(r->refined_energy[0], r->energy[0] - 1e-4);
+  EXPECT_NEAR(r->refined_energy[0], 2 * std::sin(1.0) * std::sin(1.0), 2e-2);  // line: ~2.0
   const double chord = 2 * std::sin(1.0);  // |f(z) - f(a)|
   // Straight line: N chords of the unit circle, each 2 sin(1/N).
   EXPECT_NEAR(r->line_length[0], 2 * N * std::sin(1.0 / N), 1e-4);

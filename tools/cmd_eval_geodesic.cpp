@@ -20,7 +20,7 @@ namespace {
 struct GeoArgs {
   std::string map, latents, labels, distance = "euclidean", image, sweep = "2,4,8,16,32";
   int64_t count = 100, sweep_count = 20, per_class = 0;
-  int steps = 8, iterations = 150;
+  int steps = 8, iterations = 150, refine = 1;
   double lr = 0.05, budget_mb = 1024;
   bool json = false;
 };
@@ -80,6 +80,18 @@ nlohmann::json Compare(const GeodesicResult& r) {
   j["mean_energy_ratio"] = ratio / r.energy.size();  // geodesic / straight line, <= 1
   j["relative_difference"] = den > 0 ? std::sqrt(num / den) : 0.0;  // |E_line - E_geo|_F / |E_geo|_F
   j["improved_pairs"] = r.improved;
+  if (!r.refined_energy.empty()) {
+    j["spearman_refined"] = OrDie(SpearmanCorrelation(r.refined_line_energy, r.refined_energy), "refined");
+    j["pearson_refined"] = OrDie(PearsonCorrelation(r.refined_line_energy, r.refined_energy), "refined");
+    // Optimised curve evaluated finely vs its own coarse energy (> 1: the optimum used the grid).
+    double up = 0, rr = 0;
+    for (size_t i = 0; i < r.energy.size(); ++i) {
+      up += r.energy[i] > 0 ? r.refined_energy[i] / r.energy[i] : 1.0;
+      rr += r.refined_line_energy[i] > 0 ? r.refined_energy[i] / r.refined_line_energy[i] : 1.0;
+    }
+    j["mean_refined_over_optimised"] = up / r.energy.size();
+    j["mean_refined_energy_ratio"] = rr / r.energy.size();
+  }
   j["pairs"] = r.energy.size();
   return j;
 }
@@ -117,6 +129,7 @@ void RunGeodesic(const GeoArgs& a) {
   go.steps = a.steps;
   go.iterations = a.iterations;
   go.learning_rate = a.lr;
+  go.refine = a.refine;
   go.memory_budget_bytes = static_cast<int64_t>(a.budget_mb * (1 << 20));
   auto solve = [&](int64_t rows, int steps) {
     PairSet p = MakePairs(z, rows);
@@ -209,6 +222,8 @@ void RegisterGeodesic(CLI::App& app) {
   c->add_option("--distance", a->distance, "euclidean | sphere | fisher")->capture_default_str();
   c->add_option("--iterations", a->iterations, "Adam iterations per curve")->capture_default_str();
   c->add_option("--lr", a->lr, "Adam learning rate (relative to |a - z| / sqrt(d))")->capture_default_str();
+  c->add_option("--refine", a->refine, "Diagnostic: also evaluate both curves with every segment split in R")
+      ->capture_default_str();
   c->add_option("--sweep", a->sweep, "Comma-separated N for the sweep (empty: none)")->capture_default_str();
   c->add_option("--sweep-count", a->sweep_count, "Rows used by the sweep (0: no sweep)")->capture_default_str();
   c->add_option("--memory-mb", a->budget_mb, "Memory budget of one optimisation chunk")->capture_default_str();

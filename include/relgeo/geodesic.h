@@ -31,6 +31,12 @@ struct GeodesicOptions {
   // Bound on the bytes of one optimisation chunk (curve nodes, map outputs and the
   // map's activations kept for backward, estimated as 40 floats per output value).
   int64_t memory_budget_bytes = int64_t{1} << 30;
+  // Diagnostic: > 1 also evaluates the optimised curve (piecewise linear between its
+  // nodes in latent space) and the straight line with every segment split into
+  // `refine` parts, i.e. N * refine steps. A discrete optimum that exploits the coarse
+  // grid (nodes hopping over regions where f changes fast) shows up as a refined
+  // energy well above the optimised one.
+  int refine = 1;
   // Called after each chunk of pairs with (pairs done, total pairs).
   std::function<void(int64_t, int64_t)> progress;
 };
@@ -44,6 +50,9 @@ struct GeodesicResult {
   // exceed the straight line's (the straight line itself qualifies), so an
   // optimisation that diverges returns the straight line.
   int64_t improved = 0;  // pairs whose energy went strictly down
+  // Only with GeodesicOptions::refine > 1: energies at N * refine steps of the straight
+  // line and of the returned curve (no guarantee that the latter is lower).
+  std::vector<double> refined_line_energy, refined_energy;
 };
 
 // Optimises the curves between starts.row(i) and ends.row(i) (both n x d latents of

@@ -141,6 +141,7 @@ Result<GeodesicResult> SolveGeodesics(const MetricMap& map, MatrixView starts, M
   if (!(o.learning_rate > 0) || !std::isfinite(o.learning_rate))
     return Status::InvalidArgument("learning rate must be positive");
   if (o.memory_budget_bytes <= 0) return Status::InvalidArgument("memory budget must be positive");
+  if (o.refine < 1) return Status::InvalidArgument("refine must be >= 1");
   const int N = o.steps;
   if (N == 1 || o.iterations == 0) {  // no free nodes, or nothing to do: the straight line
     auto r = StraightLines(map, starts, ends, N, o.memory_budget_bytes);
@@ -155,6 +156,10 @@ Result<GeodesicResult> SolveGeodesics(const MetricMap& map, MatrixView starts, M
   const int64_t chunk = std::max<int64_t>(1, o.memory_budget_bytes / per_pair);
   GeodesicResult r;
   Resize(&r, n);
+  if (o.refine > 1) {
+    r.refined_line_energy.assign(n, 0.0);
+    r.refined_energy.assign(n, 0.0);
+  }
   Status st = GuardTorch("geodesic optimisation", [&] {
     torch::AutoGradMode grad_on(true);
     torch::Tensor zs = TensorView(starts), as = TensorView(ends);
@@ -212,6 +217,37 @@ Result<GeodesicResult> SolveGeodesics(const MetricMap& map, MatrixView starts, M
           m2.mul_(b2).addcmul_(g, g, 1 - b2);
           const double c1 = 1 - std::pow(b1, it + 1), c2 = 1 - std::pow(b2, it + 1);
           u.sub_(lr / c1 * m1 / ((m2 / c2).sqrt() + eps));
+        }
+      }
+      if (o.refine > 1) {
+        torch::NoGradGuard ng;
+        const int R = o.refine;
+        // Nodes of both curves, P x (N+1) x d; each segment split into R parts.
+        torch::Tensor zero = torch::zeros_like(best_u);
+        for (int which = 0; which < 2; ++which) {
+          torch::Tensor inner = line + scale * (which == 0 ? zero : best_u);
+          torch::Tensor nodes = torch::cat({z.unsqueeze(1), inner, a.unsqueeze(1)}, 1);
+          torch::Tensor seg = nodes.narrow(1, 1, N) - nodes.narrow(1, 0, N);  // P x N x d
+          torch::Tensor e = torch::zeros({P}, z.options());
+          torch::Tensor prev = fz.squeeze(1);
+          for (int j = 0; j < N; ++j) {
+            for (int k = 1; k <= R; ++k) {
+              torch::Tensor cur;
+              if (j == N - 1 && k == R) {
+                cur = fa.squeeze(1);
+              } else {
+                torch::Tensor pt = nodes.select(1, j) + seg.select(1, j) * (static_cast<double>(k) / R);
+                cur = Mapped(m, pt);
+              }
+              torch::Tensor dsq, dl;
+              SegmentCosts((cur - prev).square().sum(-1), m.distance, &dsq, &dl);
+              e.add_(dsq);
+              prev = cur;
+            }
+          }
+          e.mul_(0.5 * N * R);
+          if (which == 0) CopyOut(e, &r.refined_line_energy, p0);
+          else CopyOut(e, &r.refined_energy, p0);
         }
       }
       CopyOut(line_e, &r.line_energy, p0);
