@@ -32,7 +32,7 @@ namespace fs = std::filesystem;
 struct DemoArgs {
   std::string work = "relgeo-demo", db, arch = "mlp";
   int epochs = 3;
-  int64_t items = 10000, anchors = 50, sweep_items = 2000;
+  int64_t items = 5000, anchors = 25, sweep_items = 1000;
   uint64_t seed_a = 1, seed_b = 2, seed = 0;
   int steps = 8;
   bool retrain = false, json = false, no_sweep = false;
@@ -196,7 +196,8 @@ void RunDemo(DemoArgs a) {
     si.pool_a = pa;
     si.pool_b = pb;
     MrrSweepOptions so;
-    so.anchor_counts = {2, 3, 5, 10, 20, 50};
+    so.anchor_counts = {2, 3, 5, 10, 25};
+    if (a.anchors > 25) so.anchor_counts.push_back(a.anchors);
     so.draws = 3;
     so.seed = a.seed;
     so.encoder.steps = a.steps;
