@@ -69,7 +69,13 @@ std::string EnsureModel(const DemoArgs& a, uint64_t seed, const ImageDataset& tr
   AeTrainResult r = OrDie(TrainAutoencoder(train.ToMatrix(), test.ToMatrix(), o), "training");
   bar.Finish();
   if (!Globals().quiet) std::fprintf(stderr, "  test reconstruction MSE %.4f in %.0f s\n", r.eval_mse, r.train_seconds);
-  OrDie(SaveAutoencoder(r, dir), "saving the autoencoder");
+  // Save next to the cache entry, then rename: an interrupted run never leaves a
+  // half-written model that a later run would reuse.
+  const std::string tmp = dir + ".partial";
+  fs::remove_all(tmp);
+  OrDie(SaveAutoencoder(r, tmp), "saving the autoencoder");
+  fs::remove_all(dir);
+  fs::rename(tmp, dir);
   return dir;
 }
 
