@@ -192,7 +192,12 @@ Status WritePlotPng(const std::string& path, const LinePlot& p) {
   c.Line(L, T, L, B, black, 1.5);
   c.Text((L + R) / 2 - Canvas::TextWidth(p.x_label, scale) / 2, B + 45, p.x_label, black, scale);
   c.Text(30, (T + B) / 2 + Canvas::TextWidth(p.y_label, scale) / 2, p.y_label, black, scale, true);
-  c.Text((L + R) / 2 - Canvas::TextWidth(p.title, scale * 1.2) / 2, 20, p.title, black, scale * 1.2);
+  // Title: centred over the plot, shrunk to fit the image width.
+  double tscale = scale * 1.2;
+  const double unit_w = Canvas::TextWidth(p.title, 1.0);
+  if (unit_w > 0) tscale = std::min(tscale, (p.width - 20) / unit_w);
+  const double tx = std::clamp((L + R) / 2 - unit_w * tscale / 2, 10.0, std::max(10.0, p.width - 10 - unit_w * tscale));
+  c.Text(tx, 20, p.title, black, tscale);
 
   // Bands first (translucent), then lines and markers on top.
   for (size_t si = 0; si < p.series.size(); ++si) {
