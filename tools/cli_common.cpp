@@ -36,12 +36,14 @@ Progress::Progress(std::string label, int64_t total, std::string unit)
       active_(!Globals().quiet) {}
 
 void Progress::Update(int64_t done) {
-  if (!active_) return;
+  if (!active_ || done == shown_) return;
   auto now = std::chrono::steady_clock::now();
   if (done < total_ && now - last_ < std::chrono::milliseconds(200)) return;
   last_ = now;
+  shown_ = done;
   const double secs = std::chrono::duration<double>(now - start_).count();
-  const double rate = secs > 0 ? done / secs : 0;
+  // Rates over less than 50 ms are noise; show none rather than a silly number.
+  const double rate = secs > 0.05 ? done / secs : 0;
   const double eta = rate > 0 ? (total_ - done) / rate : 0;
   const int width = 30;
   const int filled = total_ > 0 ? static_cast<int>(width * static_cast<double>(done) / total_) : width;

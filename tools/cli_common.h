@@ -59,6 +59,7 @@ class Progress {
  private:
   std::string label_, unit_;
   int64_t total_;
+  int64_t shown_ = -1;  // the count last printed (never print the same line twice)
   std::chrono::steady_clock::time_point start_, last_;
   bool active_;
 };
