@@ -22,6 +22,7 @@
 
 #include "encoder/affine_split.h"
 #include "encoder/path_kernels.h"
+#include "encoder/sign_split.h"
 #include "torch_internal.h"
 
 namespace relgeo {
@@ -55,6 +56,9 @@ ChordKind KindOf(OutputDistance d) {
 constexpr int64_t kNativeLaneBytes = int64_t{4} << 20;
 constexpr int64_t kDefaultRowsNativeMax = 512;
 constexpr int64_t kDefaultRowsTorchScript = 2048;
+// Output columns per pass of the sign split's gathered GEMM: W^T's panel (h x 192
+// floats, 384 KiB for h = 512) stays in a core's L2 while every line of a batch uses it.
+constexpr int64_t kSignSplitPanel = 192;
 
 }  // namespace
 
@@ -73,11 +77,13 @@ struct RelativeEncoder::Impl {
   Matrix anchors;
   std::optional<internal::AffineSplit> split;  // set when the fast path is in use
   std::optional<internal::NativeRest> native;  // the rest as a native MLP plan, when it is one
+  internal::GatheredGemmFn sign_split = nullptr;  // set when the relu sign split is in use
   int lanes = 1;                               // concurrent batches (native path)
   int64_t hdim = 0;                            // width of the interpolated space (h or d)
   int64_t mdim = 0;
   torch::Tensor anchor_pre;  // K x hdim, CPU float, contiguous
   torch::Tensor anchor_out;  // K x m, CPU float, transformed
+  torch::Tensor anchor_lin;  // K x o0: W0 relu(pre(a)) without bias (sign split only)
   int64_t rows = 1;          // path points per batched map call
   int64_t query_block = 1;   // queries whose pre(z) and f(z) are held at once
 
@@ -132,6 +138,28 @@ struct RelativeEncoder::Impl {
     return out;
   }
 
+  // W0 relu(pre) for CPU rows (n x hdim), without W0's bias: n x o0, where W0 is the
+  // native plan's first layer (the sign split's end-point products).
+  Result<torch::Tensor> ReluLinear(const torch::Tensor& pre) const {
+    const internal::MlpPlan& P = native->plan;
+    const internal::MlpPlan::Layer& L0 = P.layers[0];
+    const int64_t n = pre.size(0);
+    torch::Tensor x = pre.clamp_min(0.0).contiguous();
+    torch::Tensor out = torch::empty({n, L0.out}, torch::kFloat32);
+    if (n > 0 && P.sgemm('N', 'N', n, L0.out, L0.in, 1.0f, x.data_ptr<float>(), L0.in, L0.wt, L0.out, 0.0f,
+                         out.data_ptr<float>(), L0.out) != 0)
+      return Status::Internal("dnnl_sgemm failed");
+    return out;
+  }
+
+  // Whether the native plan is relu -> linear -> ..., the sign split's precondition.
+  bool SignSplitApplies() const {
+    if (!native || native->plan.bf16) return false;
+    const internal::MlpPlan& P = native->plan;
+    return P.lead.size() == 1 && P.lead[0] == internal::Act::kRelu && !P.layers.empty() &&
+           P.layers[0].kind == internal::MlpPlan::Layer::kLinear && P.layers[0].in == hdim;
+  }
+
   // Transformed map outputs of rows of the interpolated space, in batches of `rows`.
   Result<torch::Tensor> TransformedOutputs(const torch::Tensor& h) const {
     const int64_t n = h.size(0);
@@ -159,8 +187,9 @@ struct RelativeEncoder::Impl {
     int64_t row_bytes = 4 * (2 * hdim + 6 * mdim);
     // The native plan's own buffers per row: its input, two layer outputs, the conv
     // workspace, the carried point.
+    // The sign split adds the per-line unit indices (at most hdim int32 per line).
     const int64_t native_row_bytes =
-        native ? 4 * (hdim + 2 * native->plan.max_width + native->plan.max_scratch + mdim) : 0;
+        native ? 4 * (hdim + 2 * native->plan.max_width + native->plan.max_scratch + mdim + (sign_split ? hdim : 0)) : 0;
     row_bytes = std::max(row_bytes, native_row_bytes);
     lanes = native ? std::max(1, at::get_num_threads()) : 1;
     const int64_t auto_rows =
@@ -168,7 +197,8 @@ struct RelativeEncoder::Impl {
                : kDefaultRowsTorchScript;
     const int64_t want = options.rows_per_batch > 0 ? options.rows_per_batch : auto_rows;
     rows = std::max<int64_t>(1, std::min(want, budget / 4 * 3 / (row_bytes * lanes)));
-    query_block = std::max<int64_t>(1, std::min<int64_t>(256, budget / 4 / (4 * (hdim + mdim))));
+    const int64_t lin = sign_split ? native->plan.layers[0].out : 0;  // the queries' W0 relu(pre(z))
+    query_block = std::max<int64_t>(1, std::min<int64_t>(256, budget / 4 / (4 * (hdim + mdim + lin))));
   }
 
   // Checks that rest(pre(x)) reproduces f(x) on probe rows: the anchors and points
@@ -201,7 +231,8 @@ std::string RelativeEncoder::execution_plan() const {
   std::string p = "affine " + s.split->description;
   if (s.native)
     return p + " + native:" + s.native->description + " (" + std::to_string(s.lanes) + " lanes" +
-           (s.native->plan.bf16 ? ", bf16 GEMM" : "") + ")";
+           (s.native->plan.bf16 ? ", bf16 GEMM" : "") +
+           (s.sign_split ? std::string(", relu sign split ") + internal::GatheredGemmName(s.sign_split) : "") + ")";
   return p + " + torchscript rest";
 }
 
@@ -242,8 +273,15 @@ Result<std::unique_ptr<RelativeEncoder>> RelativeEncoder::Create(std::shared_ptr
       }
     }
     impl->hdim = impl->split ? impl->split->hidden_dim() : a.size(1);
+    if (options.allow_relu_sign_split && impl->SignSplitApplies())
+      impl->sign_split = internal::GatheredGemmFor(internal::GemmIsa::kBest);
     impl->ChooseSizes();
     impl->anchor_pre = impl->Pre(a);
+    if (impl->sign_split) {
+      auto lin = impl->ReluLinear(impl->anchor_pre);
+      if (!lin.ok()) throw std::runtime_error(lin.status().message());
+      impl->anchor_lin = *lin;
+    }
     auto fa = impl->TransformedOutputs(impl->anchor_pre);
     if (!fa.ok()) throw std::runtime_error(fa.status().message());
     impl->anchor_out = *fa;
@@ -267,31 +305,22 @@ Result<Matrix> RelativeEncoder::Encode(MatrixView latents) const {
   const int64_t batch_rows = std::min(pair_group * step_block, s.rows);
   Matrix out(n, K);
 
-  // One group of pairs [g0, g0 + g) of the current query block, all steps; `run` maps
-  // the filled input rows (rows x h) to raw outputs (rows x m) and `finish` completes
-  // one raw output row in place (the native plan's last bias and activations).
+  // One group of pairs [g0, g0 + g) of the current query block, all steps. `produce`
+  // writes the raw map outputs of steps [j0, j0 + sb) of the group's lines (g sb rows
+  // x m, line-major) and `finish` completes one raw output row in place (the native
+  // plan's last bias and activations).
   struct Lane {
     std::vector<float> last, scratch;
     std::vector<double> acc;
   };
-  auto process_group = [&](Lane& lane, float* hp, const float* pz, const float* fz, int64_t q0, int64_t g0, int64_t g,
-                           const auto& run, const auto& finish, bool parallel) -> Status {
-    const float* pa = s.anchor_pre.data_ptr<float>();
+  auto process_group = [&](Lane& lane, const float* fz, int64_t q0, int64_t g0, int64_t g, const auto& produce,
+                           const auto& finish, bool parallel) -> Status {
     const float* fa = s.anchor_out.data_ptr<float>();
     std::fill(lane.acc.begin(), lane.acc.begin() + g, 0.0);
     for (int64_t j0 = 1; j0 <= interior; j0 += step_block) {
       const int64_t sb = std::min(step_block, interior - j0 + 1);
-      auto fill = [&](int64_t b, int64_t e) {
-        for (int64_t r = b; r < e; ++r) {
-          const int64_t p = g0 + r / sb, j = j0 + r % sb;
-          internal::InterpolateRow(pz + (p / K) * h, pa + (p % K) * h, static_cast<float>(static_cast<double>(j) / N),
-                                   h, hp + r * h);
-        }
-      };
-      if (parallel) at::parallel_for(0, g * sb, std::max<int64_t>(1, 8192 / h), fill);
-      else fill(0, g * sb);
       const float* y = nullptr;
-      RELGEO_RETURN_IF_ERROR(run(hp, g * sb, &y));
+      RELGEO_RETURN_IF_ERROR(produce(j0, sb, g0, g, &y));
       auto accumulate = [&](int64_t b, int64_t e, float* scratch) {
         for (int64_t pp = b; pp < e; ++pp) {
           float* rows = const_cast<float*>(y) + pp * sb * m;
@@ -327,6 +356,15 @@ Result<Matrix> RelativeEncoder::Encode(MatrixView latents) const {
     l.acc.resize(static_cast<size_t>(pair_group));
     return l;
   };
+  auto step_t = [&](int64_t j) { return static_cast<float>(static_cast<double>(j) / N); };
+  // The interpolated rows pre(z) + (j/N)(pre(a) - pre(z)) of rows [b, e) of a batch.
+  auto fill = [&](float* hp, const float* pz, int64_t j0, int64_t sb, int64_t g0, int64_t b, int64_t e) {
+    const float* pa = s.anchor_pre.data_ptr<float>();
+    for (int64_t r = b; r < e; ++r) {
+      const int64_t p = g0 + r / sb, j = j0 + r % sb;
+      internal::InterpolateRow(pz + (p / K) * h, pa + (p % K) * h, step_t(j), h, hp + r * h);
+    }
+  };
 
   Status st = GuardTorch("encoding", [&] {
     c10::InferenceMode guard;
@@ -339,6 +377,12 @@ Result<Matrix> RelativeEncoder::Encode(MatrixView latents) const {
       torch::Tensor fz_t = *fz_r;
       const float* pz = pz_t.data_ptr<float>();
       const float* fz = fz_t.data_ptr<float>();
+      torch::Tensor lz_t;
+      if (s.sign_split) {
+        auto lz = s.ReluLinear(pz_t);
+        if (!lz.ok()) throw std::runtime_error(lz.status().message());
+        lz_t = *lz;
+      }
       const int64_t pairs = q * K, groups = (pairs + pair_group - 1) / pair_group;
       if (s.native) {
         // Native plan: `lanes` concurrent batches, each single-threaded end to end (its
@@ -352,9 +396,43 @@ Result<Matrix> RelativeEncoder::Encode(MatrixView latents) const {
           std::vector<float> b1(static_cast<size_t>(batch_rows * P.max_width)), b2(b1.size());
           std::vector<float> b3(static_cast<size_t>(batch_rows * P.max_scratch));
           std::vector<uint16_t> half(P.bf16 ? static_cast<size_t>(batch_rows * std::max(P.max_width, P.max_scratch)) : 0);
-          auto run = [&](float* hp, int64_t rows, const float** y) -> Status {
-            for (int64_t r = 0; r < rows; ++r) internal::ApplyActs(hp + r * h, h, nullptr, P.lead);
-            *y = P.Run(hp, rows, b1.data(), b2.data(), b3.data(), half.data());
+          auto dense = [&](int64_t j0, int64_t sb, int64_t g0, int64_t g, const float** y) -> Status {
+            fill(x.data(), pz, j0, sb, g0, 0, g * sb);
+            for (int64_t r = 0; r < g * sb; ++r) internal::ApplyActs(x.data() + r * h, h, nullptr, P.lead);
+            *y = P.Run(x.data(), g * sb, b1.data(), b2.data(), b3.data(), half.data());
+            return *y ? Status::OK() : Status::Internal("dnnl_sgemm failed");
+          };
+          // The relu sign split (encoder/sign_split.h): first layer's output of every
+          // row = the end points' products interpolated + the gathered product of the
+          // line's sign-changing units (corrections in x, their indices in idx).
+          std::vector<int32_t> idx(s.sign_split ? static_cast<size_t>(pair_group * h) : 0);
+          std::vector<int64_t> nnz(s.sign_split ? static_cast<size_t>(pair_group) : 0);
+          std::vector<float> ts(static_cast<size_t>(step_block)), ends(s.sign_split ? static_cast<size_t>(2 * h) : 0);
+          auto split = [&](int64_t j0, int64_t sb, int64_t g0, int64_t g, const float** y) -> Status {
+            const internal::MlpPlan::Layer& L0 = P.layers[0];
+            const int64_t o0 = L0.out;
+            const float* pa = s.anchor_pre.data_ptr<float>();
+            const float* la = s.anchor_lin.data_ptr<float>();
+            const float* lz = lz_t.data_ptr<float>();
+            float* Y = b1.data();
+            for (int64_t i = 0; i < sb; ++i) ts[i] = step_t(j0 + i);
+            for (int64_t pp = 0; pp < g; ++pp) {
+              const int64_t p = g0 + pp, zi = p / K, ai = p % K;
+              nnz[pp] = internal::SignChangeCorrections(pz + zi * h, pa + ai * h, h, ts.data(), sb,
+                                                        idx.data() + pp * h, x.data() + pp * sb * h, h, ends.data());
+              for (int64_t i = 0; i < sb; ++i)
+                internal::InterpolateRow(lz + zi * o0, la + ai * o0, ts[i], o0, Y + (pp * sb + i) * o0);
+            }
+            for (int64_t c0 = 0; c0 < o0; c0 += kSignSplitPanel) {
+              const int64_t c1 = std::min(o0, c0 + kSignSplitPanel);
+              for (int64_t pp = 0; pp < g; ++pp)
+                s.sign_split(sb, nnz[pp], x.data() + pp * sb * h, h, idx.data() + pp * h, L0.wt, o0, c0, c1,
+                             Y + pp * sb * o0, o0);
+            }
+            *y = Y;
+            if (P.layers.size() == 1) return Status::OK();
+            for (int64_t r = 0; r < g * sb; ++r) internal::ApplyActs(Y + r * o0, o0, L0.bias, L0.acts);
+            *y = P.Run(Y, g * sb, b1.data(), b2.data(), b3.data(), half.data(), 1);
             return *y ? Status::OK() : Status::Internal("dnnl_sgemm failed");
           };
           auto finish = [&](float* row) { P.Finish(row); };
@@ -362,7 +440,9 @@ Result<Matrix> RelativeEncoder::Encode(MatrixView latents) const {
           for (int64_t gi = 0; gi < groups; ++gi) {
             if (failed.load(std::memory_order_relaxed)) continue;
             const int64_t g0 = gi * pair_group, g = std::min(pair_group, pairs - g0);
-            if (!process_group(lane, x.data(), pz, fz, q0, g0, g, run, finish, false).ok()) failed = true;
+            const Status gs = s.sign_split ? process_group(lane, fz, q0, g0, g, split, finish, false)
+                                           : process_group(lane, fz, q0, g0, g, dense, finish, false);
+            if (!gs.ok()) failed = true;
           }
         }
         if (failed) throw std::runtime_error("the native MLP evaluation failed (dnnl_sgemm)");
@@ -371,15 +451,18 @@ Result<Matrix> RelativeEncoder::Encode(MatrixView latents) const {
         Lane lane = new_lane();
         torch::Tensor hbuf = torch::empty({batch_rows, h}, torch::kFloat32);
         torch::Tensor y_keep;
-        auto run = [&](float* hp, int64_t rows, const float** y) -> Status {
-          RELGEO_ASSIGN_OR_RETURN(y_keep, s.Rest(hbuf.narrow(0, 0, rows)));
+        auto run = [&](int64_t j0, int64_t sb, int64_t g0, int64_t g, const float** y) -> Status {
+          float* hp = hbuf.data_ptr<float>();
+          at::parallel_for(0, g * sb, std::max<int64_t>(1, 8192 / h),
+                           [&](int64_t b, int64_t e) { fill(hp, pz, j0, sb, g0, b, e); });
+          RELGEO_ASSIGN_OR_RETURN(y_keep, s.Rest(hbuf.narrow(0, 0, g * sb)));
           *y = y_keep.data_ptr<float>();
           return Status::OK();
         };
         auto finish = [](float*) {};
         for (int64_t gi = 0; gi < groups; ++gi) {
           const int64_t g0 = gi * pair_group, g = std::min(pair_group, pairs - g0);
-          Status gs = process_group(lane, hbuf.data_ptr<float>(), pz, fz, q0, g0, g, run, finish, true);
+          Status gs = process_group(lane, fz, q0, g0, g, run, finish, true);
           if (!gs.ok()) throw std::runtime_error(gs.message());
         }
       }

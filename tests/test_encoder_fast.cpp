@@ -1,14 +1,19 @@
 // The encoder's affine first-layer fast path (EncoderOptions::allow_affine_fast_path):
 // which maps take it, that it gives the plain path's values for every distance and
 // mode, that it falls back when the first layer is not a plain affine map, and that
-// its batches respect the memory budget.
+// its batches respect the memory budget. Then the relu sign split
+// (EncoderOptions::allow_relu_sign_split): its two kernels against a double-precision
+// reference, and the encoder with and without it.
 #include <gtest/gtest.h>
 #include <torch/script.h>
 
+#include <algorithm>
 #include <cmath>
+#include <iostream>
 #include <sstream>
 #include <thread>
 
+#include "encoder/sign_split.h"
 #include "fixtures.h"
 #include "relgeo/relative_encoder.h"
 
@@ -93,6 +98,17 @@ double MaxRelDiff(const Matrix& a, const Matrix& b) {
   double worst = 0;
   for (int64_t i = 0; i < a.size() && i < b.size(); ++i)
     worst = std::max(worst, std::abs(double(a.data()[i]) - b.data()[i]) / std::max(1e-6, std::abs(double(b.data()[i]))));
+  return worst;
+}
+
+// Relative to each entry, but entries near 0 (lines from an anchor to itself) are
+// compared to a tenth of the largest one (their float noise is ~1e-7 of it).
+double MaxScaledDiff(const Matrix& a, const Matrix& b) {
+  double scale = 0, worst = 0;
+  for (int64_t i = 0; i < b.size(); ++i) scale = std::max(scale, std::abs(double(b.data()[i])));
+  for (int64_t i = 0; i < a.size() && i < b.size(); ++i)
+    worst = std::max(worst, std::abs(double(a.data()[i]) - b.data()[i]) /
+                                std::max(0.1 * scale, std::abs(double(b.data()[i]))));
   return worst;
 }
 
@@ -211,24 +227,26 @@ TEST(EncoderFastPath, BFloat16IsOptInAndClose) {
 
 TEST(EncoderFastPath, ConcurrentEncodesAgree) {
   // Encode is documented thread-safe: several threads share one encoder (native lanes,
-  // each call with its own OpenMP team and buffers).
+  // each call with its own OpenMP team and buffers), dense and with the sign split.
   const int64_t d = 16;
-  auto map = Load(ConvDecoderBytes(d, 8, 61));
-  Matrix A = RandomMatrix(23, d, 62);
-  EncoderOptions o;
-  o.rows_per_batch = 20;  // many groups per call
-  auto enc = RelativeEncoder::Create(map, A, o);
-  ASSERT_TRUE(enc.ok());
-  ASSERT_NE((*enc)->execution_plan().find("native"), std::string::npos);
-  std::vector<Matrix> inputs, want, got(4);
-  for (int t = 0; t < 4; ++t) {
-    inputs.push_back(RandomMatrix(9, d, 70 + t));
-    want.push_back(*(*enc)->Encode(inputs.back()));
+  for (const std::string& bytes : {ConvDecoderBytes(d, 8, 61), LinearMlpBytes(d, 64, 40, 63)}) {
+    auto map = Load(bytes);
+    Matrix A = RandomMatrix(23, d, 62);
+    EncoderOptions o;
+    o.rows_per_batch = 20;  // many groups per call
+    auto enc = RelativeEncoder::Create(map, A, o);
+    ASSERT_TRUE(enc.ok());
+    ASSERT_NE((*enc)->execution_plan().find("native"), std::string::npos);
+    std::vector<Matrix> inputs, want, got(4);
+    for (int t = 0; t < 4; ++t) {
+      inputs.push_back(RandomMatrix(9, d, 70 + t));
+      want.push_back(*(*enc)->Encode(inputs.back()));
+    }
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) threads.emplace_back([&, t] { got[t] = *(*enc)->Encode(inputs[t]); });
+    for (auto& th : threads) th.join();
+    for (int t = 0; t < 4; ++t) EXPECT_EQ(MaxRelDiff(got[t], want[t]), 0.0) << (*enc)->execution_plan() << " " << t;
   }
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 4; ++t) threads.emplace_back([&, t] { got[t] = *(*enc)->Encode(inputs[t]); });
-  for (auto& th : threads) th.join();
-  for (int t = 0; t < 4; ++t) EXPECT_EQ(MaxRelDiff(got[t], want[t]), 0.0) << t;
 }
 
 TEST(EncoderFastPath, ErrorsInTheRestOfTheMapAreReported) {
@@ -248,6 +266,150 @@ TEST(EncoderFastPath, ErrorsInTheRestOfTheMapAreReported) {
   auto r = (*enc)->Encode(Matrix(1, 2, std::vector<float>{900.f, -900.f}));
   EXPECT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("invalid"), std::string::npos) << r.status().message();
+}
+
+// ---- the relu sign split -------------------------------------------------------------
+
+// Every unit satisfies relu(p(t)) = (1-t) relu(pz) + t relu(pa) + c(t), with c(t) zero
+// outside the returned indices, which are exactly the units whose sign changes.
+TEST(SignSplit, CorrectionsRebuildReluAlongTheLine) {
+  const int64_t h = 300;
+  Matrix P = RandomMatrix(2, h, 81);
+  float* pz = P.row(0);
+  float* pa = P.row(1);
+  pz[0] = 0.0f, pa[0] = 2.0f;   // zero at one end: not a sign change (relu is linear)
+  pz[1] = -1.0f, pa[1] = 0.0f;  // (both ends -> 0)
+  pz[2] = 3.0f, pa[2] = -1e-30f;
+  const std::vector<float> t = {0.125f, 0.25f, 0.5f, 0.875f, 1.0f / 3.0f};
+  const int64_t steps = static_cast<int64_t>(t.size());
+  std::vector<int32_t> idx(h);
+  std::vector<float> C(steps * h, -99.0f), ends(2 * h);
+  const int64_t nnz = internal::SignChangeCorrections(pz, pa, h, t.data(), steps, idx.data(), C.data(), h, ends.data());
+  std::vector<int32_t> want;
+  for (int64_t j = 0; j < h; ++j)
+    if ((pz[j] < 0) != (pa[j] < 0) && pz[j] != 0 && pa[j] != 0) want.push_back(static_cast<int32_t>(j));
+  ASSERT_EQ(nnz, static_cast<int64_t>(want.size()));
+  EXPECT_TRUE(std::equal(want.begin(), want.end(), idx.begin()));
+  EXPECT_GT(nnz, h / 4);  // random signs: about half the units
+  EXPECT_LT(nnz, 3 * h / 4);
+  for (int64_t s = 0; s < steps; ++s) {
+    std::vector<double> c(h, 0.0);
+    for (int64_t k = 0; k < nnz; ++k) c[idx[k]] = C[s * h + k];
+    for (int64_t j = 0; j < h; ++j) {
+      const double p = pz[j] + double(t[s]) * (pa[j] - pz[j]);
+      const double rebuilt = (1 - t[s]) * std::max(0.0f, pz[j]) + t[s] * std::max(0.0f, pa[j]) + c[j];
+      EXPECT_NEAR(rebuilt, std::max(0.0, p), 1e-5) << "unit " << j << " t " << t[s];
+    }
+  }
+}
+
+// Y += C . W[idx, c0:c1) against double precision, for every kernel this CPU runs,
+// row counts around the 8-row register block, empty and full index lists, and column
+// ranges with 48/16-wide blocks and masked tails.
+TEST(SignSplit, GatheredGemmKernelsMatchReference) {
+  std::vector<std::pair<std::string, internal::GatheredGemmFn>> kernels = {
+      {"portable", internal::GatheredGemmFor(internal::GemmIsa::kPortable)},
+      {"best", internal::GatheredGemmFor(internal::GemmIsa::kBest)}};
+  if (auto k = internal::GatheredGemmFor(internal::GemmIsa::kAvx512)) kernels.push_back({"avx512", k});
+  else std::cout << "[ info ] no AVX-512 on this CPU: only the portable kernel is tested\n";
+  const int64_t h = 97, o = 131, ldc = 100, ldy = 140;
+  Matrix W = RandomMatrix(h, o, 91);
+  for (const auto& [name, gemm] : kernels) {
+    ASSERT_NE(gemm, nullptr) << name;
+    for (int64_t rows : {1, 3, 7, 8, 9, 17})
+      for (int64_t nnz : {int64_t{0}, int64_t{1}, int64_t{40}, h})
+        for (auto [c0, c1] : std::vector<std::pair<int64_t, int64_t>>{{0, o}, {5, 5 + 48}, {3, 19}, {100, 131}, {7, 8}}) {
+          std::vector<int32_t> idx;
+          for (int64_t j = 0; j < h && static_cast<int64_t>(idx.size()) < nnz; ++j)
+            if (nnz == h || (j * 7919) % 5 < 2 || h - j <= nnz - static_cast<int64_t>(idx.size()))
+              idx.push_back(static_cast<int32_t>(j));
+          ASSERT_EQ(static_cast<int64_t>(idx.size()), nnz);
+          Matrix C = RandomMatrix(rows, ldc, 92 + rows), Y = RandomMatrix(rows, ldy, 93 + nnz);
+          Matrix Y0 = Y;
+          gemm(rows, nnz, C.data(), ldc, idx.data(), W.data(), o, c0, c1, Y.data(), ldy);
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t c = 0; c < ldy; ++c) {
+              double want = Y0(r, c);
+              if (c >= c0 && c < c1)
+                for (int64_t k = 0; k < nnz; ++k) want += double(C(r, k)) * W(idx[k], c);
+              ASSERT_NEAR(Y(r, c), want, 1e-4 * (1 + std::abs(want)))
+                  << name << " rows " << rows << " nnz " << nnz << " cols [" << c0 << "," << c1 << ") at " << r << ","
+                  << c;
+            }
+        }
+  }
+}
+
+// relu -> linear -> relu -> linear -> sigmoid after the affine first layer: the split
+// takes the first linear layer, the rest runs dense after it.
+std::string DeepMlpBytes(int64_t d, int64_t h, int64_t h2, int64_t m, uint64_t seed, float bias1) {
+  torch::jit::Module mod("DeepMlp");
+  mod.register_parameter("W1", T(RandomMatrix(h, d, seed, 1.0f / std::sqrt(float(d)))), false);
+  mod.register_parameter("b1", torch::full({h}, bias1), false);
+  // (scaled down by a large bias1 so that the next layer's inputs stay O(1))
+  mod.register_parameter("W2", T(RandomMatrix(h2, h, seed + 1, 1.0f / std::sqrt(float(h)) / std::max(1.0f, bias1))),
+                         false);
+  mod.register_parameter("b2", T(RandomMatrix(1, h2, seed + 2, 0.1f)).reshape({h2}), false);
+  mod.register_parameter("W3", T(RandomMatrix(m, h2, seed + 3, 1.0f / std::sqrt(float(h2)))), false);
+  mod.register_parameter("b3", T(RandomMatrix(1, m, seed + 4, 0.1f)).reshape({m}), false);
+  mod.define(
+      "def forward(self, x):\n"
+      "  h = torch.relu(torch.linear(x, self.W1, self.b1))\n"
+      "  h = torch.relu(torch.linear(h, self.W2, self.b2))\n"
+      "  return torch.sigmoid(torch.linear(h, self.W3, self.b3))\n");
+  return Save(mod);
+}
+
+TEST(SignSplit, EqualsTheDenseProductForEveryShapeDistanceAndMode) {
+  const int64_t d = 10;
+  Matrix A = RandomMatrix(13, d, 101), Z = RandomMatrix(6, d, 102);
+  // The lines from each anchor to itself have length 0 and no sign change.
+  for (int64_t i = 0; i < 2; ++i) std::copy(A.row(i), A.row(i) + d, Z.row(i));
+  const std::vector<std::pair<std::string, std::string>> maps = {
+      {"one linear after relu", LinearMlpBytes(d, 70, 33, 103)},
+      {"two linear after relu", DeepMlpBytes(d, 64, 40, 25, 104, 0.0f)},
+      {"no unit changes sign", DeepMlpBytes(d, 64, 40, 25, 105, 8.0f)},  // |W1 z| ~ N(0, 1) << 8
+  };
+  for (const auto& [name, bytes] : maps)
+    for (OutputDistance dist : {OutputDistance::kEuclidean, OutputDistance::kSphere, OutputDistance::kFisher}) {
+      auto map = Load(bytes, dist);
+      for (PathMode mode : {PathMode::kLength, PathMode::kEnergy})
+        for (int N : {1, 2, 8, 33}) {
+          EncoderOptions o;
+          o.steps = N;
+          o.mode = mode;
+          Encoded split = Encode(map, A, Z, o);
+          o.allow_relu_sign_split = false;
+          Encoded dense = Encode(map, A, Z, o);
+          o.allow_affine_fast_path = false;
+          Encoded plain = Encode(map, A, Z, o);
+          EXPECT_NE(split.plan.find("relu sign split"), std::string::npos) << split.plan;
+          EXPECT_EQ(dense.plan.find("sign split"), std::string::npos) << dense.plan;
+          EXPECT_NE(dense.plan.find("native"), std::string::npos) << dense.plan;
+          EXPECT_LE(MaxScaledDiff(split.reps, dense.reps), 1e-5) << name << " " << OutputDistanceName(dist) << " N=" << N;
+          // Against the plain forward, the large-bias map loses digits in any order of
+          // operations (pre-activations ~8 differing by ~1), so it gets more slack.
+          const double tol = name == "no unit changes sign" ? 3e-4 : 1e-5;
+          EXPECT_LE(MaxScaledDiff(split.reps, plain.reps), tol) << name << " " << OutputDistanceName(dist) << " N=" << N;
+          for (int64_t i = 0; i < 2; ++i) EXPECT_NEAR(split.reps(i, i), 0.0, 1e-5) << name;
+        }
+    }
+}
+
+TEST(SignSplit, OnlyWhereItApplies) {
+  const int64_t d = 12;
+  Matrix A = RandomMatrix(9, d, 111), Z = RandomMatrix(4, d, 112);
+  // tanh after the first layer, the conv decoder (a transposed convolution after relu),
+  // and bfloat16 GEMMs keep the dense product.
+  for (const std::string& bytes : {MlpMapBytes(d, 40, 20, 113), ConvDecoderBytes(d, 8, 114)}) {
+    Encoded e = Encode(Load(bytes), A, Z, {});
+    EXPECT_NE(e.plan.find("native"), std::string::npos) << e.plan;
+    EXPECT_EQ(e.plan.find("sign split"), std::string::npos) << e.plan;
+  }
+  EncoderOptions o;
+  o.precision = EncoderPrecision::kBFloat16;
+  Encoded b16 = Encode(Load(LinearMlpBytes(d, 48, 30, 115)), A, Z, o);
+  if (b16.plan.find("bf16 GEMM") != std::string::npos) EXPECT_EQ(b16.plan.find("sign split"), std::string::npos);
 }
 
 }  // namespace

@@ -50,6 +50,13 @@ struct EncoderOptions {
   // passes, no TorchScript interpreter), checked on probe rows like the fast path.
   // false = run the rest through TorchScript.
   bool allow_native_mlp = true;
+  // With the native path, when the rest starts with relu followed by a linear layer W:
+  // a hidden unit whose pre-activation has the same sign at z and at a is linear (or
+  // zero) along the whole line, so W's product is interpolated between the two end
+  // points' products (computed once per query and per anchor) and only the units that
+  // change sign go through W, per line (about half the units on random data).
+  // Mathematically identical; float32 only. false = the dense product on every point.
+  bool allow_relu_sign_split = true;
   // See EncoderPrecision; README "Performance" reports what bfloat16 changes.
   EncoderPrecision precision = EncoderPrecision::kFloat32;
   // Path points per batched map call. 0 = automatic (a cache-friendly size, see
@@ -78,7 +85,8 @@ class RelativeEncoder {
   // Path points per batched map call actually used (after the memory budget).
   int64_t rows_per_batch() const;
   // How the map is evaluated, for logs and benchmarks: "torchscript forward",
-  // "affine aten::linear 128->512 + torchscript rest", "affine ... + native: relu linear 512->784 sigmoid".
+  // "affine aten::linear 128->512 + torchscript rest",
+  // "affine ... + native: relu linear 512->784 sigmoid (2 lanes, relu sign split avx512)".
   std::string execution_plan() const;
 
   struct Impl;

@@ -4,13 +4,7 @@
 #include <cmath>
 #include <cstring>
 
-// Hot loops are compiled for AVX-512, AVX2 and the baseline, chosen at load time
-// (GCC function multi-versioning), so the portable binary still uses wide vectors.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
-#define RELGEO_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define RELGEO_MULTIVERSION
-#endif
+#include "encoder/multiversion.h"
 
 namespace relgeo::internal {
 
@@ -203,9 +197,9 @@ static void Col2Im(const MlpPlan::Layer& L, const float* cols, int64_t rows, flo
       }
 }
 
-float* MlpPlan::Run(float* x, int64_t rows, float* buf1, float* buf2, float* buf3, uint16_t* half) const {
+float* MlpPlan::Run(float* x, int64_t rows, float* buf1, float* buf2, float* buf3, uint16_t* half, size_t first) const {
   float* cur = x;
-  for (size_t l = 0; l < layers.size(); ++l) {
+  for (size_t l = first; l < layers.size(); ++l) {
     const Layer& L = layers[l];
     float* dst = (cur == buf1) ? buf2 : buf1;
     if (L.kind == Layer::kConvTranspose) {

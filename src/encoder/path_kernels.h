@@ -4,6 +4,7 @@
 // length/energy accumulation, while the row is still in cache.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -74,7 +75,8 @@ struct MlpPlan {
   // `half` (rows x max(max_width, max_scratch) uint16) holds the bfloat16 copy of each GEMM input when
   // bf16 is on. Returns nullptr when the GEMM fails.
   // `buf3` (rows x max_scratch) is the conv layers' workspace.
-  float* Run(float* x, int64_t rows, float* buf1, float* buf2, float* buf3, uint16_t* half) const;
+  // `first` skips layers already applied (x is then layer first-1's activated output).
+  float* Run(float* x, int64_t rows, float* buf1, float* buf2, float* buf3, uint16_t* half, size_t first = 0) const;
   // The last layer's bias and activations on one output row (or the lead activations
   // when there is no layer), in place.
   void Finish(float* row) const;
