@@ -62,6 +62,7 @@ struct Flags {
   std::string summary_json;
   std::string memory_probe, probe_dir;  // internal: BM_Memory's child process
   std::string explain;                  // --explain=MAP.pt: print the execution plan and exit
+  std::string real_map, real_latents;   // --real_map=decoder.pt --real_latents=z.npy: a trained decoder
 } g_flags;
 
 std::string g_dir;  // temp dir with the maps and inputs
@@ -115,7 +116,10 @@ std::string BuildConv() {
 
 struct MapSpec {
   std::string name, path;
-  double flops_map = 0, flops_exec_fast = 0;
+  // Per path point: the map's FLOPs, those executed with the affine split, and with
+  // the relu sign split too (the first linear layer after relu only over the units
+  // that change sign: sign_change = their measured mean fraction on these inputs).
+  double flops_map = 0, flops_exec_fast = 0, flops_exec_split = 0, sign_change = 0;
   int64_t queries = 0, py_queries = 0;
   std::shared_ptr<relgeo::MetricMap> map;
   Matrix anchors, latents;
@@ -128,8 +132,22 @@ Matrix RandomLatents(int64_t n, int64_t d, uint64_t seed) {
   return Matrix(n, d, std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + n * d));
 }
 
+// Mean fraction of first-hidden-layer units whose pre-activation W1 x + b1 has opposite
+// signs at a query and an anchor, over all pairs (`w`, `b`: the module's parameters).
+double SignChangeFraction(const std::string& path, const std::string& w, const std::string& b, const Matrix& Z,
+                          const Matrix& A) {
+  c10::InferenceMode guard;
+  torch::jit::Module mod = torch::jit::load(path);
+  torch::Tensor W = mod.attr(w).toTensor(), B = mod.attr(b).toTensor();
+  auto pre = [&](const Matrix& x) {
+    return torch::addmm(B, torch::from_blob(const_cast<float*>(x.data()), {x.rows(), x.cols()}), W.t()) > 0;
+  };
+  torch::Tensor pz = pre(Z), pa = pre(A);
+  return (pz.unsqueeze(1) != pa.unsqueeze(0)).to(torch::kFloat64).mean().item<double>();
+}
+
 void AddMap(const std::string& name, const std::string& path, double fm, double fe, int64_t queries,
-            int64_t py_queries) {
+            int64_t py_queries, const Matrix* given = nullptr) {
   MapSpec s;
   s.name = name;
   s.path = path;
@@ -143,8 +161,19 @@ void AddMap(const std::string& name, const std::string& path, double fm, double 
     std::exit(1);
   }
   s.map = *r;
-  s.anchors = RandomLatents(g_flags.anchors, 128, 100);
-  s.latents = RandomLatents(queries, 128, 200);
+  if (given) {
+    // Real latents: the anchors are the last K rows, the queries the first ones.
+    const int64_t K = g_flags.anchors;
+    if (given->rows() < K + queries) {
+      std::cerr << "--real_latents needs at least " << K + queries << " rows\n";
+      std::exit(1);
+    }
+    s.anchors = Matrix::CopyOf(relgeo::MatrixView(*given).RowSlice(given->rows() - K, K));
+    s.latents = Matrix::CopyOf(relgeo::MatrixView(*given).RowSlice(0, queries));
+  } else {
+    s.anchors = RandomLatents(g_flags.anchors, 128, 100);
+    s.latents = RandomLatents(queries, 128, 200);
+  }
   s.anchors_path = g_dir + "/" + name + "_anchors.npy";
   s.latents_path = g_dir + "/" + name + "_latents.npy";
   (void)relgeo::WriteNpyMatrix(s.anchors_path, s.anchors);
@@ -247,9 +276,11 @@ void BM_Gemm(benchmark::State& st, int64_t M, int64_t K, int64_t N, bool lanes) 
 }
 
 void BM_Encoder(benchmark::State& st, const std::string& map_name, bool fast, int64_t rows, int64_t queries,
-                int64_t anchors, int steps, const std::string& key, bool native = true, bool bf16 = false) {
+                int64_t anchors, int steps, const std::string& key, bool native = true, bool bf16 = false,
+                bool sign_split = true) {
   MapSpec& s = g_maps[map_name];
   relgeo::EncoderOptions o;
+  o.allow_relu_sign_split = sign_split;
   if (bf16) o.precision = relgeo::EncoderPrecision::kBFloat16;
   o.steps = steps;
   o.allow_affine_fast_path = fast;
@@ -282,7 +313,8 @@ void BM_Encoder(benchmark::State& st, const std::string& map_name, bool fast, in
     ++iters;
   }
   double peak = 0.5 * (p0 + Peak());
-  const double exec = fast ? s.flops_exec_fast : s.flops_map;
+  const bool split = (*enc)->execution_plan().find("sign split") != std::string::npos;
+  const double exec = split ? s.flops_exec_split : fast ? s.flops_exec_fast : s.flops_map;
   Report(st, key, s, Z.rows(), anchors, steps, secs, iters, exec, peak);
   st.counters["rows_per_batch"] = double((*enc)->rows_per_batch());
   st.SetLabel((*enc)->execution_plan());
@@ -535,7 +567,13 @@ void PrintSummary() {
     if (!g_rows.count(a) || !g_rows.count(b) || g_rows[b].pairs_per_s <= 0) return;
     std::printf("ratio  %-45s / %-45s = %6.2fx\n", a.c_str(), b.c_str(), g_rows[a].pairs_per_s / g_rows[b].pairs_per_s);
   };
-  for (const std::string m : {"mlp", "conv"}) {
+  for (const auto& [name, spec] : g_maps)
+    if (spec.sign_change > 0)
+      std::printf("%s: %.1f%% of the first hidden layer's units change sign between query and anchor\n", name.c_str(),
+                  100.0 * spec.sign_change);
+  for (const auto& [m, spec] : g_maps) {
+    ratio(m + " relgeo fast", m + " relgeo fast, dense product");
+    ratio(m + " relgeo fast, dense product", m + " PyTorch batched reference");
     ratio(m + " relgeo fast", m + " relgeo plain");
     ratio(m + " relgeo fast", m + " relgeo fast, TorchScript rest");
     ratio(m + " relgeo fast", m + " naive literal (2N calls per line)");
@@ -566,6 +604,8 @@ int main(int argc, char** argv) {
     else if (a.rfind("--memory_probe=", 0) == 0) g_flags.memory_probe = val("--memory_probe=");
     else if (a.rfind("--probe_dir=", 0) == 0) g_flags.probe_dir = val("--probe_dir=");
     else if (a.rfind("--explain=", 0) == 0) g_flags.explain = val("--explain=");
+    else if (a.rfind("--real_map=", 0) == 0) g_flags.real_map = val("--real_map=");
+    else if (a.rfind("--real_latents=", 0) == 0) g_flags.real_latents = val("--real_latents=");
     else rest.push_back(argv[i]);
   }
   int rargc = static_cast<int>(rest.size());
@@ -603,6 +643,27 @@ int main(int argc, char** argv) {
   AddMap("mlp", BuildMlp(), mlp, mlp - 2.0 * 128 * 512 + 2.0 * 512, std::max(g_flags.queries, g_flags.slow_queries),
          g_flags.slow_queries);
   AddMap("conv", BuildConv(), conv, conv - 2.0 * 128 * 3136 + 2.0 * 3136, g_flags.conv_queries, g_flags.conv_queries);
+  {
+    MapSpec& s = g_maps["mlp"];
+    s.sign_change = SignChangeFraction(s.path, "W1", "b1", s.latents, s.anchors);
+    s.flops_exec_split = s.flops_exec_fast - 2.0 * 512 * 784 * (1 - s.sign_change) + 2.0 * 784;
+  }
+  std::vector<std::string> maps = {"mlp", "conv"};
+  if (!g_flags.real_map.empty()) {
+    // A decoder trained by `relgeo train-ae --arch mlp` (128-256-512-784, addmm layers)
+    // on latents of real images (`relgeo embed`).
+    auto z = relgeo::ReadNpyMatrix(g_flags.real_latents);
+    if (!z.ok()) {
+      std::cerr << "--real_latents: " << z.status().ToString() << "\n";
+      return 1;
+    }
+    const double f = 2.0 * (128 * 256 + 256 * 512 + 512 * 784);
+    AddMap("real", g_flags.real_map, f, f - 2.0 * 128 * 256 + 2.0 * 256, g_flags.queries, g_flags.slow_queries, &*z);
+    MapSpec& s = g_maps["real"];
+    s.sign_change = SignChangeFraction(s.path, "l1_w", "l1_b", s.latents, s.anchors);
+    s.flops_exec_split = s.flops_exec_fast - 2.0 * 256 * 512 * (1 - s.sign_change) + 2.0 * 512;
+    maps.push_back("real");
+  }
   const int N = g_flags.steps;
   const int64_t K = g_flags.anchors;
 
@@ -613,16 +674,21 @@ int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("gemm/torch_mm/2048x2048x2048", BM_Gemm, 2048, 2048, 2048, false)->Iterations(1);
   benchmark::RegisterBenchmark("gemm/dnnl_lanes/2048x512x784", BM_Gemm, 2048, 512, 784, true)->Iterations(1);
   benchmark::RegisterBenchmark("gemm/dnnl_lanes/2048x2048x2048", BM_Gemm, 2048, 2048, 2048, true)->Iterations(1);
-  for (const std::string m : {"mlp", "conv"}) {
-    const int64_t q = m == "mlp" ? g_flags.queries : g_flags.conv_queries;
+  for (const std::string& m : maps) {
+    const int64_t q = m == "conv" ? g_flags.conv_queries : g_flags.queries;
     const int64_t qs = g_maps[m].py_queries;  // the rows the slow variants and PyTorch run on
+    const bool mlp = m != "conv";
     reg("encoder/" + m + "/fast", [=](benchmark::State& st) { BM_Encoder(st, m, true, 0, q, K, N, m + " relgeo fast"); })
         ->Iterations(1);
     if (qs != q)
       reg("encoder/" + m + "/fast_same_rows_as_pytorch", [=](benchmark::State& st) {
         BM_Encoder(st, m, true, 0, qs, K, N, m + " relgeo fast (PyTorch's rows)");
       })->Iterations(1);
-    if (m == "mlp")
+    if (mlp)
+      reg("encoder/" + m + "/fast_dense", [=](benchmark::State& st) {
+        BM_Encoder(st, m, true, 0, q, K, N, m + " relgeo fast, dense product", true, false, false);
+      })->Iterations(1);
+    if (mlp)
       reg("encoder/" + m + "/fast_bf16", [=](benchmark::State& st) {
         BM_Encoder(st, m, true, 0, q, K, N, m + " relgeo fast bf16 GEMM", true, true);
       })->Iterations(1);
@@ -633,6 +699,10 @@ int main(int argc, char** argv) {
     reg("encoder/" + m + "/plain",
         [=](benchmark::State& st) { BM_Encoder(st, m, false, 0, qs, K, N, m + " relgeo plain"); })
         ->Iterations(1);
+    if (m == "real") {
+      if (!g_flags.skip_python) reg("pytorch/" + m, [=](benchmark::State& st) { BM_PyTorch(st, m); })->Iterations(1);
+      continue;
+    }
     reg("naive/" + m + "/literal", [=](benchmark::State& st) { BM_Naive(st, m, 1, true); })->Iterations(1);
     reg("naive/" + m + "/cached", [=](benchmark::State& st) { BM_Naive(st, m, 1, false); })->Iterations(1);
     if (!g_flags.skip_python) reg("pytorch/" + m, [=](benchmark::State& st) { BM_PyTorch(st, m); })->Iterations(1);

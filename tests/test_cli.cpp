@@ -161,6 +161,25 @@ TEST_F(CliTest, RegisterIndexSearchRemoveReopen) {
   EXPECT_EQ(r.rows(), 300);
   EXPECT_EQ(r.cols(), K);
   for (float v : r.storage()) EXPECT_GE(v, 0.0f);
+  // The trained MLP decoder takes the fast path with the sign split; --plain and
+  // --no-sign-split give the same values; a bad --precision is a usage error.
+  const std::string base = "encode --map " + Ae(1, "decoder.pt") + " --anchors " + Ae(1, "anchors.npy") +
+                           " --latents " + Ae(1, "z_test.npy") + " --steps 6 --show-plan --out " + work_;
+  CmdResult fast = Relgeo(base + "/r_fast.npy");
+  ASSERT_EQ(fast.rc, 0) << fast.err;
+  EXPECT_NE(fast.err.find("execution plan: affine aten::addmm"), std::string::npos) << fast.err;
+  EXPECT_NE(fast.err.find("relu sign split"), std::string::npos) << fast.err;
+  for (const char* flag : {" --plain", " --no-sign-split"}) {
+    CmdResult other = Relgeo(base + "/r_other.npy" + flag);
+    ASSERT_EQ(other.rc, 0) << other.err;
+    EXPECT_EQ(other.err.find("sign split"), std::string::npos) << flag << " " << other.err;
+    Matrix a = *ReadNpyMatrix(work_ + "/r_fast.npy"), b = *ReadNpyMatrix(work_ + "/r_other.npy");
+    ASSERT_EQ(a.size(), b.size());
+    for (int64_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a.data()[i], b.data()[i], 1e-5 * (1 + std::abs(b.data()[i]))) << flag;
+  }
+  CmdResult bad_precision = Relgeo(base + "/r_bad.npy --precision fp8");
+  EXPECT_NE(bad_precision.rc, 0);
+  EXPECT_NE(bad_precision.err.find("fp8"), std::string::npos) << bad_precision.err;
 }
 
 TEST_F(CliTest, HelpEverywhere) {

@@ -15,6 +15,7 @@
 
 #include "encoder/sign_split.h"
 #include "fixtures.h"
+#include "relgeo/autoencoder.h"
 #include "relgeo/relative_encoder.h"
 
 namespace relgeo {
@@ -147,6 +148,32 @@ TEST(EncoderFastPath, DetectsAffineFirstLayers) {
   EXPECT_FALSE(Encode(Load(LinearMlpBytes(6, 16, 10, 3, " + x.sum(1, keepdim=True)")), A, Z, {}).fast);
   // A nonlinear first op.
   EXPECT_FALSE(Encode(Load(ModuleBytes("  return torch.tanh(x) * 2.0\n", 6)), A, Z, {}).fast);
+}
+
+// relgeo's own decoders (train-ae) are written with addmm(b, x, W.t()) and reshape to
+// [x.size(0), ...]: both architectures must take the fast path and the native plan.
+TEST(EncoderFastPath, RelgeosOwnAutoencodersRunNatively) {
+  Matrix images = RandomMatrix(32, 784, 121, 0.3f);
+  for (float& v : images.storage()) v = std::clamp(v + 0.5f, 0.0f, 1.0f);
+  for (AeArch arch : {AeArch::kMlp, AeArch::kConv}) {
+    AeTrainOptions to;
+    to.arch = arch;
+    to.latent_dim = 8;
+    to.epochs = 1;
+    to.batch_size = 16;
+    auto ae = TrainAutoencoder(images, Matrix(0, 784), to);
+    ASSERT_TRUE(ae.ok()) << ae.status().ToString();
+    auto map = Load(ae->decoder_bytes);
+    Matrix A = RandomMatrix(9, 8, 122), Z = RandomMatrix(5, 8, 123);
+    EncoderOptions o;
+    Encoded fast = Encode(map, A, Z, o);
+    o.allow_affine_fast_path = false;
+    Encoded plain = Encode(map, A, Z, o);
+    EXPECT_NE(fast.plan.find("affine aten::addmm 8->"), std::string::npos) << fast.plan;
+    EXPECT_NE(fast.plan.find("native"), std::string::npos) << fast.plan;
+    if (arch == AeArch::kMlp) EXPECT_NE(fast.plan.find("relu sign split"), std::string::npos) << fast.plan;
+    EXPECT_LE(MaxRelDiff(fast.reps, plain.reps), 1e-5) << AeArchName(arch);
+  }
 }
 
 TEST(EncoderFastPath, EqualsPlainPathForEveryDistanceAndMode) {

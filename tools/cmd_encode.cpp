@@ -9,6 +9,8 @@ namespace {
 
 struct EncodeArgs {
   std::string map, anchors, latents, out, mode = "length", distance = "euclidean", method = "relgeo";
+  std::string precision = "fp32";
+  bool plain = false, no_sign_split = false, show_plan = false;
   int steps = 8;
   int64_t latent_dim = 0;
   double budget_mb = 256;
@@ -31,7 +33,13 @@ void RunEncode(const EncodeArgs& a) {
     eo.steps = a.steps;
     eo.mode = OrDie(ParsePathMode(a.mode), "--mode");
     eo.memory_budget_bytes = static_cast<int64_t>(a.budget_mb * (1 << 20));
+    if (a.precision == "bf16") eo.precision = EncoderPrecision::kBFloat16;
+    else if (a.precision != "fp32")
+      throw CommandError{Status::InvalidArgument("unknown --precision '" + a.precision + "' (expected fp32 or bf16)")};
+    eo.allow_affine_fast_path = !a.plain;
+    eo.allow_relu_sign_split = !a.no_sign_split;
     auto enc = OrDie(RelativeEncoder::Create(map, anchors, eo), "--anchors");
+    if (a.show_plan) std::fprintf(stderr, "execution plan: %s\n", enc->execution_plan().c_str());
     reps = Matrix(latents.rows(), anchors.rows());
     OrDie(CheckLatents(latents, anchors.cols(), "latents"), "--latents");
     Progress bar("encode", latents.rows(), "rows");
@@ -68,6 +76,12 @@ void RegisterEncode(CLI::App& app) {
   c->add_option("--method", a->method, "relgeo | cosine")->capture_default_str();
   c->add_option("--latent-dim", a->latent_dim, "Latent dimension if it cannot be inferred (default: anchors' columns)");
   c->add_option("--memory-mb", a->budget_mb, "Encoder memory budget in MiB")->capture_default_str();
+  c->add_option("--precision", a->precision,
+                "fp32 | bf16 (bfloat16 GEMM inputs on the native path; README Performance says what it changes)")
+      ->capture_default_str();
+  c->add_flag("--plain", a->plain, "Run the whole map on every path point (no affine split, native plan or sign split)");
+  c->add_flag("--no-sign-split", a->no_sign_split, "Dense product on every path point instead of the relu sign split");
+  c->add_flag("--show-plan", a->show_plan, "Print how the map is evaluated (affine split, native plan, sign split)");
   c->callback([a] { RunEncode(*a); });
 }
 

@@ -76,6 +76,24 @@ std::optional<std::vector<int64_t>> IntListOf(Value* v) {
   return std::nullopt;
 }
 
+// A reshape's shape: constants, where the first entry may also be x.size(0) (the
+// batch size, returned as -1).
+std::optional<std::vector<int64_t>> ShapeWithBatch(Value* v) {
+  if (v->node()->kind() != prim::ListConstruct || v->node()->inputs().empty()) return IntListOf(v);
+  std::vector<int64_t> out;
+  for (Value* e : v->node()->inputs()) {
+    Node* p = e->node();
+    if (out.empty() && p->kind() == aten::size && p->inputs().size() == 2 && IsConstantInt(p->input(1), 0)) {
+      out.push_back(-1);
+      continue;
+    }
+    auto iv = torch::jit::toIValue(e);
+    if (!iv || !iv->isInt()) return std::nullopt;
+    out.push_back(iv->toInt());
+  }
+  return out;
+}
+
 // Both entries equal (or a single entry): that value.
 std::optional<int64_t> Symmetric(Value* v) {
   auto l = IntListOf(v);
@@ -84,6 +102,31 @@ std::optional<int64_t> Symmetric(Value* v) {
 }
 
 bool IsFloat2D(const torch::Tensor& t) { return t.defined() && t.dim() == 2 && t.is_floating_point(); }
+
+// The right factor of x @ R as the layer's weight W (out x in): R = aten::t(W),
+// aten::transpose(W, 0, 1) or a held matrix M (then W = M^T).
+std::optional<torch::Tensor> WeightOfRightFactor(Value* rhs, Value* self, const torch::jit::Module& module) {
+  Node* n = rhs->node();
+  const bool transposed =
+      (n->kind() == aten::t && n->inputs().size() == 1) ||
+      (n->kind() == aten::transpose && n->inputs().size() == 3 &&
+       ((IsConstantInt(n->input(1), 0) && IsConstantInt(n->input(2), 1)) ||
+        (IsConstantInt(n->input(1), 1) && IsConstantInt(n->input(2), 0))));
+  auto t = ResolveTensor(transposed ? n->input(0) : rhs, self, module);
+  if (!t || !IsFloat2D(*t)) return std::nullopt;
+  return transposed ? *t : t->t();
+}
+
+// aten::addmm(b, x, R, beta, alpha) with beta = alpha = 1: x @ R + b.
+bool IsPlainAddmm(Node* n) {
+  return n->kind() == aten::addmm && n->inputs().size() == 5 && IsConstantInt(n->input(3), 1) &&
+         IsConstantInt(n->input(4), 1);
+}
+
+// A bias for an `out`-wide layer: 1-D, or 1 x out.
+bool IsBiasFor(const torch::Tensor& b, int64_t out) {
+  return b.is_floating_point() && b.numel() == out && (b.dim() == 1 || (b.dim() == 2 && b.size(0) == 1));
+}
 
 }  // namespace
 
@@ -108,7 +151,9 @@ std::optional<AffineSplit> DetectAffineSplit(const torch::jit::Module& module) {
     Value* x = graph->inputs()[1];
     if (x->uses().size() != 1) return std::nullopt;
     Node* first = x->uses()[0].user;
-    if (x->uses()[0].offset != 0) return std::nullopt;
+    // x is the first argument, or addmm's second (addmm(b, x, W^T), how relgeo's own
+    // autoencoders and torch.nn.Linear traced on 2-D inputs are written).
+    if (x->uses()[0].offset != (first->kind() == aten::addmm ? 1 : 0)) return std::nullopt;
 
     torch::Tensor w;  // h x d
     torch::Tensor b;
@@ -125,23 +170,18 @@ std::optional<AffineSplit> DetectAffineSplit(const torch::jit::Module& module) {
       }
       pre = first->output();
       what = "aten::linear";
+    } else if (IsPlainAddmm(first)) {
+      auto wt = WeightOfRightFactor(first->input(2), self, module);
+      auto bt = ResolveTensor(first->input(0), self, module);
+      if (!wt || !bt || !IsBiasFor(*bt, wt->size(0))) return std::nullopt;
+      w = *wt;
+      b = *bt;
+      pre = first->output();
+      what = "aten::addmm";
     } else if ((first->kind() == aten::matmul || first->kind() == aten::mm) && first->inputs().size() == 2) {
-      Value* rhs = first->input(1);
-      if (rhs->node()->kind() == aten::t && rhs->node()->inputs().size() == 1) {
-        auto wt = ResolveTensor(rhs->node()->input(0), self, module);
-        if (!wt || !IsFloat2D(*wt)) return std::nullopt;
-        w = *wt;  // W (h x d), used as W^T
-      } else if (rhs->node()->kind() == aten::transpose && rhs->node()->inputs().size() == 3 &&
-                 ((IsConstantInt(rhs->node()->input(1), 0) && IsConstantInt(rhs->node()->input(2), 1)) ||
-                  (IsConstantInt(rhs->node()->input(1), 1) && IsConstantInt(rhs->node()->input(2), 0)))) {
-        auto wt = ResolveTensor(rhs->node()->input(0), self, module);
-        if (!wt || !IsFloat2D(*wt)) return std::nullopt;
-        w = *wt;
-      } else {
-        auto mt = ResolveTensor(rhs, self, module);  // M (d x h): x @ M
-        if (!mt || !IsFloat2D(*mt)) return std::nullopt;
-        w = mt->t();
-      }
+      auto wt = WeightOfRightFactor(first->input(1), self, module);
+      if (!wt) return std::nullopt;
+      w = *wt;  // W (h x d), used as W^T
       pre = first->output();
       what = first->kind() == aten::mm ? "aten::mm" : "aten::matmul";
       // An optional bias add that is the product's only use.
@@ -151,8 +191,7 @@ std::optional<AffineSplit> DetectAffineSplit(const torch::jit::Module& module) {
           Value* other = add->input(0) == pre ? add->input(1) : add->input(0);
           if (other != pre) {
             auto bt = ResolveTensor(other, self, module);
-            if (bt && bt->is_floating_point() && bt->numel() == w.size(0) &&
-                (bt->dim() == 1 || (bt->dim() == 2 && bt->size(0) == 1))) {
+            if (bt && IsBiasFor(*bt, w.size(0))) {
               b = *bt;
               pre = add->output();
               what += "+add";
@@ -231,10 +270,13 @@ std::optional<NativeRest> DetectNativeRest(const AffineSplit& split) {
       const auto k = n->kind();
       if (k == prim::GetAttr || k == prim::Constant || k == prim::ListConstruct) continue;
       if (k == aten::t && n->inputs().size() == 1) continue;  // consumed by a matmul below
-      if (n->inputs().empty() || n->input(0) != cur) return std::nullopt;
-      if (img_c > 0 && (k == aten::linear || k == aten::matmul || k == aten::mm)) return std::nullopt;
+      // x.size(0): the batch size in a reshape's shape list (checked there).
+      if (k == aten::size && n->inputs().size() == 2 && IsConstantInt(n->input(1), 0)) continue;
+      Value* data = IsPlainAddmm(n) ? n->input(1) : n->inputs().empty() ? nullptr : n->input(0);
+      if (data != cur) return std::nullopt;
+      if (img_c > 0 && (k == aten::linear || k == aten::matmul || k == aten::mm || k == aten::addmm)) return std::nullopt;
       if ((k == aten::view || k == aten::reshape) && n->inputs().size() == 2) {
-        auto shape = IntListOf(n->input(1));
+        auto shape = ShapeWithBatch(n->input(1));
         if (!shape || shape->size() < 2 || (*shape)[0] != -1) return std::nullopt;
         int64_t prod = 1;
         for (size_t i = 1; i < shape->size(); ++i) prod *= (*shape)[i];
@@ -308,19 +350,16 @@ std::optional<NativeRest> DetectNativeRest(const AffineSplit& split) {
         }
         add_layer(*w, b);
         bias_open = false;
+      } else if (IsPlainAddmm(n)) {
+        auto w = WeightOfRightFactor(n->input(2), self, split.module);
+        auto b = ResolveTensor(n->input(0), self, split.module);
+        if (!w || !b || !IsBiasFor(*b, w->size(0))) return std::nullopt;
+        add_layer(*w, *b);
+        bias_open = false;
       } else if ((k == aten::matmul || k == aten::mm) && n->inputs().size() == 2) {
-        Value* rhs = n->input(1);
-        torch::Tensor w;
-        if (rhs->node()->kind() == aten::t) {
-          auto wt = ResolveTensor(rhs->node()->input(0), self, split.module);
-          if (!wt || !IsFloat2D(*wt)) return std::nullopt;
-          w = *wt;
-        } else {
-          auto mt = ResolveTensor(rhs, self, split.module);
-          if (!mt || !IsFloat2D(*mt)) return std::nullopt;
-          w = mt->t();
-        }
-        add_layer(w, torch::Tensor());
+        auto w = WeightOfRightFactor(n->input(1), self, split.module);
+        if (!w) return std::nullopt;
+        add_layer(*w, torch::Tensor());
         bias_open = true;
       } else if (k == aten::add && n->inputs().size() == 3 && bias_open && IsConstantInt(n->input(2), 1)) {
         auto bt = ResolveTensor(n->input(1), self, split.module);
