@@ -57,6 +57,8 @@ RELGEO_MULTIVERSION void GatheredGemmPortable(int64_t rows, int64_t nnz, const f
 #pragma GCC push_options
 #pragma GCC target("avx512f")
 
+constexpr int64_t kPrefetchRows = 8;
+
 // R rows x V vectors of 16 columns held in registers (R = 8, V = 3: 24 accumulators,
 // 3 loads of W and 8 broadcasts of C per inner step), the last vector masked to `tail`.
 template <int R, int V>
@@ -69,6 +71,10 @@ inline void Avx512Block(int64_t nnz, const float* C, int64_t ldc, const int32_t*
     for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
   for (int64_t k = 0; k < nnz; ++k) {
     const float* w = W + static_cast<int64_t>(idx[k]) * ldw;
+    // The rows are gathered, so the hardware prefetcher cannot guess the next ones.
+    const float* ahead = W + static_cast<int64_t>(idx[std::min(k + kPrefetchRows, nnz - 1)]) * ldw;
+#pragma GCC unroll 3
+    for (int v = 0; v < V; ++v) _mm_prefetch(reinterpret_cast<const char*>(ahead + 16 * v), _MM_HINT_T0);
     __m512 b[V];
 #pragma GCC unroll 3
     for (int v = 0; v < V; ++v) b[v] = v == V - 1 ? _mm512_maskz_loadu_ps(tail, w + 16 * v) : _mm512_loadu_ps(w + 16 * v);
