@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the database tests with ThreadSanitizer (build-tsan/) and runs the
-# concurrency tests under it: readers searching (and encoding through LibTorch)
-# while one writer adds and removes, upserts, every index kind. OpenMP is pinned
+# Builds the database and encoder tests with ThreadSanitizer (build-tsan/) and runs
+# the concurrency tests under it: readers searching (and encoding through LibTorch)
+# while one writer adds and removes, upserts, every index kind; threads sharing one
+# encoder. OpenMP is pinned
 # to one thread because libgomp's barriers are invisible to TSan (false
 # positives inside FAISS's OpenMP regions); see README "Threading and ThreadSanitizer".
 # Run after tools/setup.sh (CI runs it after the test command).
@@ -11,7 +12,10 @@ BUILD=${RELGEO_TSAN_BUILD_DIR:-build-tsan}
 if [ ! -f "$BUILD/build.ninja" ]; then
   cmake -S . -B "$BUILD" -G Ninja -DRELGEO_TSAN=ON -DRELGEO_BUILD_BENCH=OFF -DRELGEO_BUILD_TOOLS=OFF > /dev/null
 fi
-cmake --build "$BUILD" --target relgeo_database_tests -j "$(nproc)"
+cmake --build "$BUILD" --target relgeo_database_tests relgeo_encoder_fast_tests -j "$(nproc)"
 OMP_NUM_THREADS=1 TSAN_OPTIONS="halt_on_error=1 exitcode=66" "$BUILD/tests/relgeo_database_tests" \
   --gtest_filter='*Concurrent*:*Upsert*:*CrossModelOnEvery*'
+# Several threads sharing one encoder (native lanes, relu sign split, conv plan).
+OMP_NUM_THREADS=1 TSAN_OPTIONS="halt_on_error=1 exitcode=66" "$BUILD/tests/relgeo_encoder_fast_tests" \
+  --gtest_filter='*Concurrent*'
 echo "tsan_check: no ThreadSanitizer report"
