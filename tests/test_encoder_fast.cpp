@@ -150,6 +150,24 @@ TEST(EncoderFastPath, DetectsAffineFirstLayers) {
   EXPECT_FALSE(Encode(Load(ModuleBytes("  return torch.tanh(x) * 2.0\n", 6)), A, Z, {}).fast);
 }
 
+// Calls check(name, distance, mode, options) for every map, output distance, path
+// mode and N in `steps`, the map loaded with that distance.
+template <typename Check>
+void ForEveryDistanceModeAndSteps(const std::vector<std::pair<std::string, std::string>>& maps,
+                                  const std::vector<int>& steps, const Check& check) {
+  for (const auto& [name, bytes] : maps)
+    for (OutputDistance dist : {OutputDistance::kEuclidean, OutputDistance::kSphere, OutputDistance::kFisher}) {
+      auto map = Load(bytes, dist);
+      for (PathMode mode : {PathMode::kLength, PathMode::kEnergy})
+        for (int N : steps) {
+          EncoderOptions o;
+          o.steps = N;
+          o.mode = mode;
+          check(name, map, o);
+        }
+    }
+}
+
 // relgeo's own decoders (train-ae) are written with addmm(b, x, W.t()) and reshape to
 // [x.size(0), ...]: both architectures must take the fast path and the native plan.
 TEST(EncoderFastPath, RelgeosOwnAutoencodersRunNatively) {
@@ -184,29 +202,24 @@ TEST(EncoderFastPath, EqualsPlainPathForEveryDistanceAndMode) {
       {"matmul-tanh", MlpMapBytes(d, 40, 20, 24)},
       {"conv", ConvDecoderBytes(d, 8, 25)},
   };
-  for (const auto& [name, bytes] : maps)
-    for (OutputDistance dist : {OutputDistance::kEuclidean, OutputDistance::kSphere, OutputDistance::kFisher}) {
-      auto map = Load(bytes, dist);
-      for (PathMode mode : {PathMode::kLength, PathMode::kEnergy})
-        for (int N : {1, 2, 8, 33}) {
-          EncoderOptions o;
-          o.steps = N;
-          o.mode = mode;
-          Encoded fast = Encode(map, A, Z, o);
-          o.allow_native_mlp = false;
-          Encoded script_rest = Encode(map, A, Z, o);
-          o.allow_affine_fast_path = false;
-          Encoded plain = Encode(map, A, Z, o);
-          ASSERT_TRUE(fast.fast) << name;
-          ASSERT_FALSE(plain.fast);
-          EXPECT_NE(fast.plan.find("native"), std::string::npos) << fast.plan;
-          EXPECT_NE(script_rest.plan.find("torchscript rest"), std::string::npos) << script_rest.plan;
-          EXPECT_LE(MaxRelDiff(fast.reps, plain.reps), 1e-5)
-              << name << " " << OutputDistanceName(dist) << " " << PathModeName(mode) << " N=" << N;
-          EXPECT_LE(MaxRelDiff(script_rest.reps, plain.reps), 1e-5)
-              << name << " " << OutputDistanceName(dist) << " " << PathModeName(mode) << " N=" << N;
-        }
-    }
+  ForEveryDistanceModeAndSteps(maps, {1, 2, 8, 33}, [&](const std::string& name, const auto& map, EncoderOptions o) {
+    const OutputDistance dist = map->distance();
+    const PathMode mode = o.mode;
+    const int N = o.steps;
+    Encoded fast = Encode(map, A, Z, o);
+    o.allow_native_mlp = false;
+    Encoded script_rest = Encode(map, A, Z, o);
+    o.allow_affine_fast_path = false;
+    Encoded plain = Encode(map, A, Z, o);
+    ASSERT_TRUE(fast.fast) << name;
+    ASSERT_FALSE(plain.fast);
+    EXPECT_NE(fast.plan.find("native"), std::string::npos) << fast.plan;
+    EXPECT_NE(script_rest.plan.find("torchscript rest"), std::string::npos) << script_rest.plan;
+    EXPECT_LE(MaxRelDiff(fast.reps, plain.reps), 1e-5)
+        << name << " " << OutputDistanceName(dist) << " " << PathModeName(mode) << " N=" << N;
+    EXPECT_LE(MaxRelDiff(script_rest.reps, plain.reps), 1e-5)
+        << name << " " << OutputDistanceName(dist) << " " << PathModeName(mode) << " N=" << N;
+  });
 }
 
 TEST(EncoderFastPath, BatchesRespectTheMemoryBudgetAndDoNotChangeResults) {
@@ -397,31 +410,25 @@ TEST(SignSplit, EqualsTheDenseProductForEveryShapeDistanceAndMode) {
       {"two linear after relu", DeepMlpBytes(d, 64, 40, 25, 104, 0.0f)},
       {"no unit changes sign", DeepMlpBytes(d, 64, 40, 25, 105, 8.0f)},  // |W1 z| ~ N(0, 1) << 8
   };
-  for (const auto& [name, bytes] : maps)
-    for (OutputDistance dist : {OutputDistance::kEuclidean, OutputDistance::kSphere, OutputDistance::kFisher}) {
-      auto map = Load(bytes, dist);
-      for (PathMode mode : {PathMode::kLength, PathMode::kEnergy})
-        for (int N : {1, 2, 3, 8, 33}) {
-          EncoderOptions o;
-          o.steps = N;
-          o.mode = mode;
-          Encoded split = Encode(map, A, Z, o);
-          o.allow_relu_sign_split = false;
-          Encoded dense = Encode(map, A, Z, o);
-          o.allow_affine_fast_path = false;
-          Encoded plain = Encode(map, A, Z, o);
-          // One interior point per line (N <= 2) is faster dense: the split is not used.
-          EXPECT_EQ(split.plan.find("relu sign split") != std::string::npos, N >= 3) << N << " " << split.plan;
-          EXPECT_EQ(dense.plan.find("sign split"), std::string::npos) << dense.plan;
-          EXPECT_NE(dense.plan.find("native"), std::string::npos) << dense.plan;
-          EXPECT_LE(MaxScaledDiff(split.reps, dense.reps), 1e-5) << name << " " << OutputDistanceName(dist) << " N=" << N;
-          // Against the plain forward, the large-bias map loses digits in any order of
-          // operations (pre-activations ~8 differing by ~1), so it gets more slack.
-          const double tol = name == "no unit changes sign" ? 3e-4 : 1e-5;
-          EXPECT_LE(MaxScaledDiff(split.reps, plain.reps), tol) << name << " " << OutputDistanceName(dist) << " N=" << N;
-          for (int64_t i = 0; i < 2; ++i) EXPECT_NEAR(split.reps(i, i), 0.0, 1e-5) << name;
-        }
-    }
+  ForEveryDistanceModeAndSteps(maps, {1, 2, 3, 8, 33}, [&](const std::string& name, const auto& map, EncoderOptions o) {
+    const OutputDistance dist = map->distance();
+    const int N = o.steps;
+    Encoded split = Encode(map, A, Z, o);
+    o.allow_relu_sign_split = false;
+    Encoded dense = Encode(map, A, Z, o);
+    o.allow_affine_fast_path = false;
+    Encoded plain = Encode(map, A, Z, o);
+    // One interior point per line (N <= 2) is faster dense: the split is not used.
+    EXPECT_EQ(split.plan.find("relu sign split") != std::string::npos, N >= 3) << N << " " << split.plan;
+    EXPECT_EQ(dense.plan.find("sign split"), std::string::npos) << dense.plan;
+    EXPECT_NE(dense.plan.find("native"), std::string::npos) << dense.plan;
+    EXPECT_LE(MaxScaledDiff(split.reps, dense.reps), 1e-5) << name << " " << OutputDistanceName(dist) << " N=" << N;
+    // Against the plain forward, the large-bias map loses digits in any order of
+    // operations (pre-activations ~8 differing by ~1), so it gets more slack.
+    const double tol = name == "no unit changes sign" ? 3e-4 : 1e-5;
+    EXPECT_LE(MaxScaledDiff(split.reps, plain.reps), tol) << name << " " << OutputDistanceName(dist) << " N=" << N;
+    for (int64_t i = 0; i < 2; ++i) EXPECT_NEAR(split.reps(i, i), 0.0, 1e-5) << name;
+  });
 }
 
 TEST(SignSplit, OnlyWhereItApplies) {
