@@ -82,7 +82,12 @@ struct RelativeEncoder::Impl {
   Matrix anchors;
   std::optional<internal::AffineSplit> split;  // set when the fast path is in use
   std::optional<internal::NativeRest> native;  // the rest as a native MLP plan, when it is one
-  internal::GatheredGemmFn sign_split = nullptr;  // set when the relu sign split is in use
+  // The relu sign split (encoder/sign_split.h), when in use: the gathered GEMM for a
+  // first linear layer, or the scatter layout of a first transposed convolution.
+  internal::GatheredGemmFn sign_split = nullptr;
+  std::optional<internal::ScatterConvT> conv_split;
+  internal::GatheredConvTFn conv_gather = nullptr;  // its register-blocked kernel, when the CPU runs it
+  bool split_on() const { return sign_split != nullptr || conv_split.has_value(); }
   int lanes = 1;                               // concurrent batches (native path)
   int64_t hdim = 0;                            // width of the interpolated space (h or d)
   int64_t mdim = 0;
@@ -143,26 +148,27 @@ struct RelativeEncoder::Impl {
     return out;
   }
 
-  // W0 relu(pre) for CPU rows (n x hdim), without W0's bias: n x o0, where W0 is the
+  // L0(relu(pre)) for CPU rows (n x hdim), without L0's bias: n x o0, where L0 is the
   // native plan's first layer (the sign split's end-point products).
-  Result<torch::Tensor> ReluLinear(const torch::Tensor& pre) const {
+  Result<torch::Tensor> ReluFirstLayer(const torch::Tensor& pre) const {
     const internal::MlpPlan& P = native->plan;
-    const internal::MlpPlan::Layer& L0 = P.layers[0];
-    const int64_t n = pre.size(0);
+    const int64_t n = pre.size(0), o0 = P.layers[0].out, chunk = 64;
     torch::Tensor x = pre.clamp_min(0.0).contiguous();
-    torch::Tensor out = torch::empty({n, L0.out}, torch::kFloat32);
-    if (n > 0 && P.sgemm('N', 'N', n, L0.out, L0.in, 1.0f, x.data_ptr<float>(), L0.in, L0.wt, L0.out, 0.0f,
-                         out.data_ptr<float>(), L0.out) != 0)
-      return Status::Internal("dnnl_sgemm failed");
+    torch::Tensor out = torch::empty({n, o0}, torch::kFloat32);
+    std::vector<float> b3(static_cast<size_t>(chunk * P.max_scratch));
+    for (int64_t r = 0; r < n; r += chunk)
+      if (!P.Product(0, x.data_ptr<float>() + r * hdim, std::min(chunk, n - r), out.data_ptr<float>() + r * o0,
+                     b3.data(), nullptr))
+        return Status::Internal("dnnl_sgemm failed");
     return out;
   }
 
-  // Whether the native plan is relu -> linear -> ..., the sign split's precondition.
+  // Whether the native plan is relu -> linear or transposed convolution -> ..., the
+  // sign split's precondition (float32 only).
   bool SignSplitApplies() const {
     if (!native || native->plan.bf16) return false;
     const internal::MlpPlan& P = native->plan;
-    return P.lead.size() == 1 && P.lead[0] == internal::Act::kRelu && !P.layers.empty() &&
-           P.layers[0].kind == internal::MlpPlan::Layer::kLinear && P.layers[0].in == hdim;
+    return P.lead.size() == 1 && P.lead[0] == internal::Act::kRelu && !P.layers.empty() && P.layers[0].in == hdim;
   }
 
   // Transformed map outputs of rows of the interpolated space, in batches of `rows`.
@@ -194,7 +200,7 @@ struct RelativeEncoder::Impl {
     // workspace, the carried point.
     // The sign split adds the per-line unit indices (at most hdim int32 per line).
     const int64_t native_row_bytes =
-        native ? 4 * (hdim + 2 * native->plan.max_width + native->plan.max_scratch + mdim + (sign_split ? hdim : 0)) : 0;
+        native ? 4 * (hdim + 2 * native->plan.max_width + native->plan.max_scratch + mdim + (split_on() ? hdim : 0)) : 0;
     row_bytes = std::max(row_bytes, native_row_bytes);
     lanes = native ? std::max(1, at::get_num_threads()) : 1;
     const int64_t auto_rows =
@@ -202,7 +208,7 @@ struct RelativeEncoder::Impl {
                : kDefaultRowsTorchScript;
     const int64_t want = options.rows_per_batch > 0 ? options.rows_per_batch : auto_rows;
     rows = std::max<int64_t>(1, std::min(want, budget / 4 * 3 / (row_bytes * lanes)));
-    const int64_t lin = sign_split ? native->plan.layers[0].out : 0;  // the queries' W0 relu(pre(z))
+    const int64_t lin = split_on() ? native->plan.layers[0].out : 0;  // the queries' W0 relu(pre(z))
     query_block = std::max<int64_t>(1, std::min<int64_t>(256, budget / 4 / (4 * (hdim + mdim + lin))));
   }
 
@@ -237,7 +243,9 @@ std::string RelativeEncoder::execution_plan() const {
   if (s.native)
     return p + " + native:" + s.native->description + " (" + std::to_string(s.lanes) + " lanes" +
            (s.native->plan.bf16 ? ", bf16 GEMM" : "") +
-           (s.sign_split ? std::string(", relu sign split ") + internal::GatheredGemmName(s.sign_split) : "") + ")";
+           (s.sign_split ? std::string(", relu sign split ") + internal::GatheredGemmName(s.sign_split) : "") +
+           (s.conv_split ? (s.conv_gather ? ", relu sign split conv avx512" : ", relu sign split conv portable") : "") +
+           ")";
   return p + " + torchscript rest";
 }
 
@@ -278,16 +286,25 @@ Result<std::unique_ptr<RelativeEncoder>> RelativeEncoder::Create(std::shared_ptr
       }
     }
     impl->hdim = impl->split ? impl->split->hidden_dim() : a.size(1);
-    if (options.allow_relu_sign_split && impl->SignSplitApplies())
-      impl->sign_split = internal::GatheredGemmFor(internal::GemmIsa::kBest);
+    if (options.allow_relu_sign_split && impl->SignSplitApplies()) {
+      const internal::MlpPlan::Layer& L0 = impl->native->plan.layers[0];
+      if (L0.kind == internal::MlpPlan::Layer::kLinear)
+        impl->sign_split = internal::GatheredGemmFor(internal::GemmIsa::kBest);
+      else {  // a transposed convolution
+        impl->conv_split = internal::ScatterConvT::Build(L0.wt, L0.cin, L0.hin, L0.win, L0.cout, L0.k, L0.stride,
+                                                         L0.pad, L0.hout, L0.wout);
+        impl->conv_gather = internal::GatheredConvTFor(*impl->conv_split);
+      }
+    }
     impl->ChooseSizes();
-    if (impl->sign_split && std::min<int64_t>(options.steps - 1, impl->rows) < kSignSplitMinSteps) {
+    if (impl->split_on() && std::min<int64_t>(options.steps - 1, impl->rows) < kSignSplitMinSteps) {
       impl->sign_split = nullptr;
+      impl->conv_split.reset();
       impl->ChooseSizes();
     }
     impl->anchor_pre = impl->Pre(a);
-    if (impl->sign_split) {
-      auto lin = impl->ReluLinear(impl->anchor_pre);
+    if (impl->split_on()) {
+      auto lin = impl->ReluFirstLayer(impl->anchor_pre);
       if (!lin.ok()) throw std::runtime_error(lin.status().message());
       impl->anchor_lin = *lin;
     }
@@ -387,8 +404,8 @@ Result<Matrix> RelativeEncoder::Encode(MatrixView latents) const {
       const float* pz = pz_t.data_ptr<float>();
       const float* fz = fz_t.data_ptr<float>();
       torch::Tensor lz_t;
-      if (s.sign_split) {
-        auto lz = s.ReluLinear(pz_t);
+      if (s.split_on()) {
+        auto lz = s.ReluFirstLayer(pz_t);
         if (!lz.ok()) throw std::runtime_error(lz.status().message());
         lz_t = *lz;
       }
@@ -414,9 +431,10 @@ Result<Matrix> RelativeEncoder::Encode(MatrixView latents) const {
           // The relu sign split (encoder/sign_split.h): first layer's output of every
           // row = the end points' products interpolated + the gathered product of the
           // line's sign-changing units (corrections in x, their indices in idx).
-          std::vector<int32_t> idx(s.sign_split ? static_cast<size_t>(pair_group * h) : 0);
-          std::vector<int64_t> nnz(s.sign_split ? static_cast<size_t>(pair_group) : 0);
-          std::vector<float> ts(static_cast<size_t>(step_block)), ends(s.sign_split ? static_cast<size_t>(2 * h) : 0);
+          std::vector<int32_t> idx(s.split_on() ? static_cast<size_t>(pair_group * h + 16) : 0);
+          std::vector<int64_t> nnz(s.split_on() ? static_cast<size_t>(pair_group) : 0);
+          std::vector<float> ts(static_cast<size_t>(step_block)), ends(s.split_on() ? static_cast<size_t>(2 * h + 32) : 0);
+          std::vector<int32_t> conv_scratch(s.conv_gather ? static_cast<size_t>(4 * h + 1) : 0);
           auto split = [&](int64_t j0, int64_t sb, int64_t g0, int64_t g, const float** y) -> Status {
             const internal::MlpPlan::Layer& L0 = P.layers[0];
             const int64_t o0 = L0.out;
@@ -428,15 +446,34 @@ Result<Matrix> RelativeEncoder::Encode(MatrixView latents) const {
             for (int64_t pp = 0; pp < g; ++pp) {
               const int64_t p = g0 + pp, zi = p / K, ai = p % K;
               nnz[pp] = internal::SignChangeCorrections(pz + zi * h, pa + ai * h, h, ts.data(), sb,
-                                                        idx.data() + pp * h, x.data() + pp * sb * h, h, ends.data());
+                                                        idx.data() + pp * h, x.data() + pp * sb * h, h, ends.data(),
+                                                        internal::GemmIsa::kBest);
               for (int64_t i = 0; i < sb; ++i)
                 internal::InterpolateRow(lz + zi * o0, la + ai * o0, ts[i], o0, Y + (pp * sb + i) * o0);
             }
-            for (int64_t c0 = 0; c0 < o0; c0 += kSignSplitPanel) {
-              const int64_t c1 = std::min(o0, c0 + kSignSplitPanel);
-              for (int64_t pp = 0; pp < g; ++pp)
-                s.sign_split(sb, nnz[pp], x.data() + pp * sb * h, h, idx.data() + pp * h, L0.wt, o0, c0, c1,
-                             Y + pp * sb * o0, o0);
+            if (s.sign_split) {
+              for (int64_t c0 = 0; c0 < o0; c0 += kSignSplitPanel) {
+                const int64_t c1 = std::min(o0, c0 + kSignSplitPanel);
+                for (int64_t pp = 0; pp < g; ++pp)
+                  s.sign_split(sb, nnz[pp], x.data() + pp * sb * h, h, idx.data() + pp * h, L0.wt, o0, c0, c1,
+                               Y + pp * sb * o0, o0);
+              }
+            } else {
+              // Pixel-major into b2, then added channel-major (NCHW) into Y.
+              const internal::ScatterConvT& T = *s.conv_split;
+              float* S = b2.data();
+              if (!s.conv_gather) std::fill(S, S + g * sb * o0, 0.0f);
+              for (int64_t pp = 0; pp < g; ++pp) {
+                const float* Cp = x.data() + pp * sb * h;
+                if (s.conv_gather)
+                  s.conv_gather(T, sb, nnz[pp], Cp, h, idx.data() + pp * h, S + pp * sb * o0, o0, conv_scratch.data());
+                else
+                  internal::ScatterConvTRows(T, sb, nnz[pp], Cp, h, idx.data() + pp * h, S + pp * sb * o0, o0);
+              }
+              for (int64_t r = 0; r < g * sb; ++r)
+                for (int64_t px = 0; px < T.out_pixels; ++px)
+                  for (int64_t co = 0; co < T.cout; ++co)
+                    Y[r * o0 + co * T.out_pixels + px] += S[r * o0 + px * T.cout + co];
             }
             *y = Y;
             if (P.layers.size() == 1) return Status::OK();
@@ -445,7 +482,7 @@ Result<Matrix> RelativeEncoder::Encode(MatrixView latents) const {
             return *y ? Status::OK() : Status::Internal("dnnl_sgemm failed");
           };
           auto produce = [&](int64_t j0, int64_t sb, int64_t g0, int64_t g, const float** y) -> Status {
-            return s.sign_split && sb >= kSignSplitMinSteps ? split(j0, sb, g0, g, y) : dense(j0, sb, g0, g, y);
+            return s.split_on() && sb >= kSignSplitMinSteps ? split(j0, sb, g0, g, y) : dense(j0, sb, g0, g, y);
           };
           auto finish = [&](float* row) { P.Finish(row); };
 #pragma omp for schedule(dynamic, 1)

@@ -322,23 +322,26 @@ TEST(SignSplit, CorrectionsRebuildReluAlongTheLine) {
   pz[2] = 3.0f, pa[2] = -1e-30f;
   const std::vector<float> t = {0.125f, 0.25f, 0.5f, 0.875f, 1.0f / 3.0f};
   const int64_t steps = static_cast<int64_t>(t.size());
-  std::vector<int32_t> idx(h);
-  std::vector<float> C(steps * h, -99.0f), ends(2 * h);
-  const int64_t nnz = internal::SignChangeCorrections(pz, pa, h, t.data(), steps, idx.data(), C.data(), h, ends.data());
   std::vector<int32_t> want;
   for (int64_t j = 0; j < h; ++j)
     if ((pz[j] < 0) != (pa[j] < 0) && pz[j] != 0 && pa[j] != 0) want.push_back(static_cast<int32_t>(j));
-  ASSERT_EQ(nnz, static_cast<int64_t>(want.size()));
-  EXPECT_TRUE(std::equal(want.begin(), want.end(), idx.begin()));
-  EXPECT_GT(nnz, h / 4);  // random signs: about half the units
-  EXPECT_LT(nnz, 3 * h / 4);
-  for (int64_t s = 0; s < steps; ++s) {
-    std::vector<double> c(h, 0.0);
-    for (int64_t k = 0; k < nnz; ++k) c[idx[k]] = C[s * h + k];
-    for (int64_t j = 0; j < h; ++j) {
-      const double p = pz[j] + double(t[s]) * (pa[j] - pz[j]);
-      const double rebuilt = (1 - t[s]) * std::max(0.0f, pz[j]) + t[s] * std::max(0.0f, pa[j]) + c[j];
-      EXPECT_NEAR(rebuilt, std::max(0.0, p), 1e-5) << "unit " << j << " t " << t[s];
+  for (internal::GemmIsa isa : {internal::GemmIsa::kBest, internal::GemmIsa::kPortable}) {
+    std::vector<int32_t> idx(h + 16);
+    std::vector<float> C(steps * h, -99.0f), ends(2 * h + 32);
+    const int64_t nnz =
+        internal::SignChangeCorrections(pz, pa, h, t.data(), steps, idx.data(), C.data(), h, ends.data(), isa);
+    ASSERT_EQ(nnz, static_cast<int64_t>(want.size()));
+    EXPECT_TRUE(std::equal(want.begin(), want.end(), idx.begin()));
+    EXPECT_GT(nnz, h / 4);  // random signs: about half the units
+    EXPECT_LT(nnz, 3 * h / 4);
+    for (int64_t s = 0; s < steps; ++s) {
+      std::vector<double> c(h, 0.0);
+      for (int64_t k = 0; k < nnz; ++k) c[idx[k]] = C[s * h + k];
+      for (int64_t j = 0; j < h; ++j) {
+        const double p = pz[j] + double(t[s]) * (pa[j] - pz[j]);
+        const double rebuilt = (1 - t[s]) * std::max(0.0f, pz[j]) + t[s] * std::max(0.0f, pa[j]) + c[j];
+        ASSERT_NEAR(rebuilt, std::max(0.0, p), 1e-5) << "unit " << j << " t " << t[s];
+      }
     }
   }
 }
@@ -409,6 +412,11 @@ TEST(SignSplit, EqualsTheDenseProductForEveryShapeDistanceAndMode) {
       {"one linear after relu", LinearMlpBytes(d, 70, 33, 103)},
       {"two linear after relu", DeepMlpBytes(d, 64, 40, 25, 104, 0.0f)},
       {"no unit changes sign", DeepMlpBytes(d, 64, 40, 25, 105, 8.0f)},  // |W1 z| ~ N(0, 1) << 8
+      // Transposed convolutions after relu: 4 output channels (portable kernel), 16 and
+      // 32 (the AVX-512 kernel's one- and two-vector blocks, where the CPU has it).
+      {"conv cout 4", ConvDecoderBytes(d, 8, 106)},
+      {"conv cout 16", ConvDecoderBytes(d, 32, 107)},
+      {"conv cout 32", ConvDecoderBytes(d, 64, 108)},
   };
   ForEveryDistanceModeAndSteps(maps, {1, 2, 3, 8, 33}, [&](const std::string& name, const auto& map, EncoderOptions o) {
     const OutputDistance dist = map->distance();
@@ -420,6 +428,9 @@ TEST(SignSplit, EqualsTheDenseProductForEveryShapeDistanceAndMode) {
     Encoded plain = Encode(map, A, Z, o);
     // One interior point per line (N <= 2) is faster dense: the split is not used.
     EXPECT_EQ(split.plan.find("relu sign split") != std::string::npos, N >= 3) << N << " " << split.plan;
+    if (N >= 3 && name == "conv cout 4") EXPECT_NE(split.plan.find("conv portable"), std::string::npos);
+    if (N >= 3 && name == "conv cout 32" && __builtin_cpu_supports("avx512f"))
+      EXPECT_NE(split.plan.find("conv avx512"), std::string::npos) << split.plan;
     EXPECT_EQ(dense.plan.find("sign split"), std::string::npos) << dense.plan;
     EXPECT_NE(dense.plan.find("native"), std::string::npos) << dense.plan;
     EXPECT_LE(MaxScaledDiff(split.reps, dense.reps), 1e-5) << name << " " << OutputDistanceName(dist) << " N=" << N;
@@ -431,16 +442,62 @@ TEST(SignSplit, EqualsTheDenseProductForEveryShapeDistanceAndMode) {
   });
 }
 
+// Both transposed-convolution kernels against the convolution computed densely in
+// double: the paper's 64x7x7 -> 32x14x14 shape (stride 2, pad 1, output padding 1) and
+// an odd one (stride 1, pad 0, 5x5 -> 7x7, 16 channels out).
+TEST(SignSplit, ConvTKernelsMatchReference) {
+  struct Shape { int64_t cin, hin, win, cout, k, stride, pad, hout, wout; };
+  for (const Shape& sh : {Shape{64, 7, 7, 32, 3, 2, 1, 14, 14}, Shape{5, 5, 5, 16, 3, 1, 0, 7, 7}}) {
+    const int64_t P = sh.hin * sh.win, h = sh.cin * P, out = sh.cout * sh.hout * sh.wout, taps = sh.k * sh.k;
+    Matrix wt = RandomMatrix(sh.cout * taps, sh.cin, 131);
+    const auto T = internal::ScatterConvT::Build(wt.data(), sh.cin, sh.hin, sh.win, sh.cout, sh.k, sh.stride, sh.pad,
+                                                 sh.hout, sh.wout);
+    for (int64_t rows : {1, 7, 9})
+      for (int64_t every : {1, 2, 7}) {  // every unit, every other, every 7th changes sign
+        std::vector<int32_t> idx;
+        for (int64_t j = 0; j < h; j += every) idx.push_back(static_cast<int32_t>(j));
+        const int64_t nnz = static_cast<int64_t>(idx.size());
+        Matrix C = RandomMatrix(rows, h, 132 + rows);
+        std::vector<double> want(rows * out, 0.0);  // pixel-major, like the kernels
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t k = 0; k < nnz; ++k) {
+            const int64_t ci = idx[k] / P, iy = (idx[k] % P) / sh.win, ix = idx[k] % sh.win;
+            for (int64_t ky = 0; ky < sh.k; ++ky)
+              for (int64_t kx = 0; kx < sh.k; ++kx) {
+                const int64_t oy = iy * sh.stride - sh.pad + ky, ox = ix * sh.stride - sh.pad + kx;
+                if (oy < 0 || oy >= sh.hout || ox < 0 || ox >= sh.wout) continue;
+                for (int64_t co = 0; co < sh.cout; ++co)
+                  want[r * out + (oy * sh.wout + ox) * sh.cout + co] +=
+                      double(C(r, k)) * wt((co * sh.k + ky) * sh.k + kx, ci);
+              }
+          }
+        Matrix got(rows, out);
+        internal::ScatterConvTRows(T, rows, nnz, C.data(), h, idx.data(), got.data(), out);
+        std::vector<std::pair<std::string, Matrix>> results = {{"portable", got}};
+        if (auto fn = internal::GatheredConvTFor(T)) {
+          Matrix g2(rows, out, std::vector<float>(rows * out, 123.0f));  // written, not added to
+          std::vector<int32_t> scratch(4 * h + 1);
+          fn(T, rows, nnz, C.data(), h, idx.data(), g2.data(), out, scratch.data());
+          results.push_back({"avx512", g2});
+        }
+        for (const auto& [name, m] : results)
+          for (int64_t i = 0; i < rows * out; ++i)
+            ASSERT_NEAR(m.data()[i], want[i], 1e-4 * (1 + std::abs(want[i])))
+                << name << " cin " << sh.cin << " rows " << rows << " every " << every << " at " << i;
+      }
+  }
+}
+
 TEST(SignSplit, OnlyWhereItApplies) {
   const int64_t d = 12;
   Matrix A = RandomMatrix(9, d, 111), Z = RandomMatrix(4, d, 112);
-  // tanh after the first layer, the conv decoder (a transposed convolution after relu),
-  // and bfloat16 GEMMs keep the dense product.
-  for (const std::string& bytes : {MlpMapBytes(d, 40, 20, 113), ConvDecoderBytes(d, 8, 114)}) {
-    Encoded e = Encode(Load(bytes), A, Z, {});
-    EXPECT_NE(e.plan.find("native"), std::string::npos) << e.plan;
-    EXPECT_EQ(e.plan.find("sign split"), std::string::npos) << e.plan;
-  }
+  // tanh after the first layer and bfloat16 GEMMs keep the dense product; a transposed
+  // convolution after relu takes the conv split.
+  Encoded tanh = Encode(Load(MlpMapBytes(d, 40, 20, 113)), A, Z, {});
+  EXPECT_NE(tanh.plan.find("native"), std::string::npos) << tanh.plan;
+  EXPECT_EQ(tanh.plan.find("sign split"), std::string::npos) << tanh.plan;
+  Encoded conv = Encode(Load(ConvDecoderBytes(d, 8, 114)), A, Z, {});
+  EXPECT_NE(conv.plan.find("relu sign split conv"), std::string::npos) << conv.plan;
   EncoderOptions o;
   o.precision = EncoderPrecision::kBFloat16;
   Encoded b16 = Encode(Load(LinearMlpBytes(d, 48, 30, 115)), A, Z, o);

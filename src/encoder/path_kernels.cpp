@@ -197,32 +197,38 @@ static void Col2Im(const MlpPlan::Layer& L, const float* cols, int64_t rows, flo
       }
 }
 
+bool MlpPlan::Product(size_t l, const float* x, int64_t rows, float* dst, float* buf3, uint16_t* half) const {
+  const Layer& L = layers[l];
+  if (L.kind == Layer::kConvTranspose) {
+    const int64_t hw = L.hin * L.win, ck = L.cout * L.k * L.k, n = rows * hw;
+    float* t = buf3;                 // cin x (rows hw): channel-major across rows
+    float* cols = buf3 + n * L.cin;  // (cout k k) x (rows hw)
+    for (int64_t c = 0; c < L.cin; ++c)
+      for (int64_t r = 0; r < rows; ++r) std::memcpy(t + c * n + r * hw, x + r * L.in + c * hw, sizeof(float) * hw);
+    int rc;
+    if (bf16 && bgemm && L.wt_bf16) {
+      ToBFloat16(t, n * L.cin, half);
+      rc = bgemm('N', 'N', ck, n, L.cin, 1.0f, L.wt_bf16, L.cin, half, n, 0.0f, cols, n);
+    } else {
+      rc = sgemm('N', 'N', ck, n, L.cin, 1.0f, L.wt, L.cin, t, n, 0.0f, cols, n);
+    }
+    if (rc != 0) return false;
+    Col2Im(L, cols, rows, dst);
+    return true;
+  }
+  if (bf16 && bgemm && L.wt_bf16) {
+    ToBFloat16(x, rows * L.in, half);
+    return bgemm('N', 'N', rows, L.out, L.in, 1.0f, half, L.in, L.wt_bf16, L.out, 0.0f, dst, L.out) == 0;
+  }
+  return sgemm('N', 'N', rows, L.out, L.in, 1.0f, x, L.in, L.wt, L.out, 0.0f, dst, L.out) == 0;
+}
+
 float* MlpPlan::Run(float* x, int64_t rows, float* buf1, float* buf2, float* buf3, uint16_t* half, size_t first) const {
   float* cur = x;
   for (size_t l = first; l < layers.size(); ++l) {
     const Layer& L = layers[l];
     float* dst = (cur == buf1) ? buf2 : buf1;
-    if (L.kind == Layer::kConvTranspose) {
-      const int64_t hw = L.hin * L.win, ck = L.cout * L.k * L.k, n = rows * hw;
-      float* t = buf3;                 // cin x (rows hw): channel-major across rows
-      float* cols = buf3 + n * L.cin;  // (cout k k) x (rows hw)
-      for (int64_t c = 0; c < L.cin; ++c)
-        for (int64_t r = 0; r < rows; ++r) std::memcpy(t + c * n + r * hw, cur + r * L.in + c * hw, sizeof(float) * hw);
-      int rc;
-      if (bf16 && bgemm && L.wt_bf16) {
-        ToBFloat16(t, n * L.cin, half);
-        rc = bgemm('N', 'N', ck, n, L.cin, 1.0f, L.wt_bf16, L.cin, half, n, 0.0f, cols, n);
-      } else {
-        rc = sgemm('N', 'N', ck, n, L.cin, 1.0f, L.wt, L.cin, t, n, 0.0f, cols, n);
-      }
-      if (rc != 0) return nullptr;
-      Col2Im(L, cols, rows, dst);
-    } else if (bf16 && bgemm && L.wt_bf16) {
-      ToBFloat16(cur, rows * L.in, half);
-      if (bgemm('N', 'N', rows, L.out, L.in, 1.0f, half, L.in, L.wt_bf16, L.out, 0.0f, dst, L.out) != 0) return nullptr;
-    } else if (sgemm('N', 'N', rows, L.out, L.in, 1.0f, cur, L.in, L.wt, L.out, 0.0f, dst, L.out) != 0) {
-      return nullptr;
-    }
+    if (!Product(l, cur, rows, dst, buf3, half)) return nullptr;
     if (l + 1 < layers.size())
       for (int64_t r = 0; r < rows; ++r) ApplyActs(dst + r * L.out, L.out, L.bias, L.acts);
     cur = dst;

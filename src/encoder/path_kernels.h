@@ -77,6 +77,9 @@ struct MlpPlan {
   // `buf3` (rows x max_scratch) is the conv layers' workspace.
   // `first` skips layers already applied (x is then layer first-1's activated output).
   float* Run(float* x, int64_t rows, float* buf1, float* buf2, float* buf3, uint16_t* half, size_t first = 0) const;
+  // Layer l's product alone, no bias or activations: x (rows x in) -> dst (rows x out);
+  // buf3 (rows x max_scratch) and half as in Run. false when the GEMM fails.
+  bool Product(size_t l, const float* x, int64_t rows, float* dst, float* buf3, uint16_t* half) const;
   // The last layer's bias and activations on one output row (or the lead activations
   // when there is no layer), in place.
   void Finish(float* row) const;

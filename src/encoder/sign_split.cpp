@@ -11,28 +11,73 @@
 
 namespace relgeo::internal {
 
-// Branch-free throughout: the signs are data, and a mispredicted branch per unit
-// costs more than the arithmetic.
-RELGEO_MULTIVERSION int64_t SignChangeCorrections(const float* pz, const float* pa, int64_t h, const float* t,
-                                                  int64_t steps, int32_t* idx, float* C, int64_t ldc,
-                                                  float* ends) {
+namespace {
+
+// The changing units' indices and end points, compact (z, a: h floats each).
+// Branch-free: the signs are data, and a mispredicted branch per unit costs more than
+// the arithmetic.
+int64_t CompactSignChanges(const float* pz, const float* pa, int64_t h, int32_t* idx, float* z, float* a) {
   int64_t nnz = 0;
   for (int64_t j = 0; j < h; ++j) {
     idx[nnz] = static_cast<int32_t>(j);
     nnz += (pz[j] < 0.0f && pa[j] > 0.0f) | (pz[j] > 0.0f && pa[j] < 0.0f);
   }
-  float* z = ends;  // the end points of the changing units, compact
-  float* a = ends + nnz;
   for (int64_t k = 0; k < nnz; ++k) {
     z[k] = pz[idx[k]];
     a[k] = pa[idx[k]];
   }
+  return nnz;
+}
+
+#ifdef RELGEO_HAVE_AVX512_KERNEL
+// The same with AVX-512 compress stores, 16 units at a time.
+__attribute__((target("avx512f"))) int64_t CompactSignChangesAvx512(const float* pz, const float* pa, int64_t h,
+                                                                   int32_t* idx, float* z, float* a) {
+  int64_t nnz = 0, j = 0;
+  const __m512 zero = _mm512_setzero_ps();
+  __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (; j < h; j += 16) {
+    const __mmask16 in = j + 16 <= h ? __mmask16(0xFFFF) : __mmask16((1u << (h - j)) - 1);
+    const __m512 vz = _mm512_maskz_loadu_ps(in, pz + j), va = _mm512_maskz_loadu_ps(in, pa + j);
+    const __mmask16 m = (_mm512_cmp_ps_mask(vz, zero, _CMP_LT_OQ) & _mm512_cmp_ps_mask(va, zero, _CMP_GT_OQ)) |
+                        (_mm512_cmp_ps_mask(vz, zero, _CMP_GT_OQ) & _mm512_cmp_ps_mask(va, zero, _CMP_LT_OQ));
+    // Compress in registers and store whole vectors (compress-to-memory is microcoded
+    // on some CPUs): up to 15 floats past the new end are scratch, see the header.
+    _mm512_storeu_si512(idx + nnz, _mm512_maskz_compress_epi32(m, lane));
+    _mm512_storeu_ps(z + nnz, _mm512_maskz_compress_ps(m, vz));
+    _mm512_storeu_ps(a + nnz, _mm512_maskz_compress_ps(m, va));
+    nnz += __builtin_popcount(m);
+    lane = _mm512_add_epi32(lane, _mm512_set1_epi32(16));
+  }
+  return nnz;
+}
+#endif
+
+}  // namespace
+
+RELGEO_MULTIVERSION int64_t SignChangeCorrections(const float* pz, const float* pa, int64_t h, const float* t,
+                                                  int64_t steps, int32_t* idx, float* C, int64_t ldc,
+                                                  float* ends, GemmIsa isa) {
+  float* z = ends;  // the end points of the changing units, compact
+  float* a = ends + h + 16;
+#ifdef RELGEO_HAVE_AVX512_KERNEL
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  const int64_t nnz = avx512 && isa != GemmIsa::kPortable ? CompactSignChangesAvx512(pz, pa, h, idx, z, a)
+                                                          : CompactSignChanges(pz, pa, h, idx, z, a);
+#else
+  (void)isa;
+  const int64_t nnz = CompactSignChanges(pz, pa, h, idx, z, a);
+#endif
   for (int64_t s = 0; s < steps; ++s) {
     const float ts = t[s], us = 1.0f - ts;
-    float* c = C + s * ldc;
+    float* __restrict c = C + s * ldc;
+    const float* __restrict zr = z;
+    const float* __restrict ar = a;
 #pragma omp simd
-    for (int64_t k = 0; k < nnz; ++k)
-      c[k] = std::max(0.0f, z[k] + ts * (a[k] - z[k])) - (us * std::max(0.0f, z[k]) + ts * std::max(0.0f, a[k]));
+    for (int64_t k = 0; k < nnz; ++k) {
+      const float zk = zr[k], ak = ar[k], p = zk + ts * (ak - zk);
+      c[k] = (p > 0.0f ? p : 0.0f) - (us * (zk > 0.0f ? zk : 0.0f) + ts * (ak > 0.0f ? ak : 0.0f));
+    }
   }
   return nnz;
 }
@@ -122,10 +167,155 @@ void GatheredGemmAvx512(int64_t rows, int64_t nnz, const float* C, int64_t ldc, 
   }
 }
 
+// The transposed convolution gathered by output pixel: for each output pixel, R rows x
+// V vectors of 16 output channels in registers, summed over the changing units of the
+// input pixels that reach it (units grouped by input pixel: gk = column of C, gw = the
+// unit's weight block offset; pstart = group starts).
+template <int R, int V>
+void ConvTBlock(const ScatterConvT& t, const int32_t* gk, const int32_t* gw, const int32_t* pstart, const float* C,
+                int64_t ldc, int64_t co0, float* Y, int64_t ldy) {
+  const float* W = t.w.data() + co0;
+  for (int64_t o = 0; o < t.out_pixels; ++o) {
+    __m512 acc[R][V];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
+    for (int32_t q = t.ofirst[o]; q < t.ofirst[o + 1]; ++q) {
+      const float* Wt = W + t.o_tap[q];
+      for (int32_t m = pstart[t.o_in[q]]; m < pstart[t.o_in[q] + 1]; ++m) {
+        const float* w = Wt + gw[m];
+        const float* c = C + gk[m];
+        __m512 b[V];
+#pragma GCC unroll 2
+        for (int v = 0; v < V; ++v) b[v] = _mm512_loadu_ps(w + 16 * v);
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) {
+          const __m512 a = _mm512_set1_ps(c[r * ldc]);
+#pragma GCC unroll 2
+          for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(a, b[v], acc[r][v]);
+        }
+      }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+      for (int v = 0; v < V; ++v) _mm512_storeu_ps(Y + r * ldy + o * t.cout + co0 + 16 * v, acc[r][v]);
+  }
+}
+
+template <int R>
+void ConvTRows(const ScatterConvT& t, const int32_t* gk, const int32_t* gw, const int32_t* pstart, const float* C,
+               int64_t ldc, float* Y, int64_t ldy) {
+  int64_t co = 0;
+  for (; co + 32 <= t.cout; co += 32) ConvTBlock<R, 2>(t, gk, gw, pstart, C, ldc, co, Y, ldy);
+  for (; co + 16 <= t.cout; co += 16) ConvTBlock<R, 1>(t, gk, gw, pstart, C, ldc, co, Y, ldy);
+}
+
+void GatheredConvTAvx512(const ScatterConvT& t, int64_t rows, int64_t nnz, const float* C, int64_t ldc,
+                         const int32_t* idx, float* Y, int64_t ldy, int32_t* scratch) {
+  // Group the changing units by input pixel (counting sort, stable).
+  int32_t* gk = scratch;
+  int32_t* gw = gk + nnz;
+  int32_t* pstart = gw + nnz;
+  int32_t* pix = pstart + t.in_pixels + 1;
+  std::fill(pstart, pstart + t.in_pixels + 1, 0);
+  for (int64_t k = 0; k < nnz; ++k) {
+    pix[k] = static_cast<int32_t>(idx[k] % t.in_pixels);
+    ++pstart[pix[k] + 1];
+  }
+  for (int64_t p = 0; p < t.in_pixels; ++p) pstart[p + 1] += pstart[p];
+  for (int64_t k = 0; k < nnz; ++k) {
+    const int32_t at = pstart[pix[k]]++;
+    gk[at] = static_cast<int32_t>(k);
+    gw[at] = static_cast<int32_t>((idx[k] / t.in_pixels) * t.taps * t.cout);
+  }
+  for (int64_t p = t.in_pixels; p > 0; --p) pstart[p] = pstart[p - 1];
+  pstart[0] = 0;
+  for (int64_t r0 = 0; r0 < rows; r0 += 8) {
+    const float* Cr = C + r0 * ldc;
+    float* Yr = Y + r0 * ldy;
+    switch (std::min<int64_t>(8, rows - r0)) {
+      case 1: ConvTRows<1>(t, gk, gw, pstart, Cr, ldc, Yr, ldy); break;
+      case 2: ConvTRows<2>(t, gk, gw, pstart, Cr, ldc, Yr, ldy); break;
+      case 3: ConvTRows<3>(t, gk, gw, pstart, Cr, ldc, Yr, ldy); break;
+      case 4: ConvTRows<4>(t, gk, gw, pstart, Cr, ldc, Yr, ldy); break;
+      case 5: ConvTRows<5>(t, gk, gw, pstart, Cr, ldc, Yr, ldy); break;
+      case 6: ConvTRows<6>(t, gk, gw, pstart, Cr, ldc, Yr, ldy); break;
+      case 7: ConvTRows<7>(t, gk, gw, pstart, Cr, ldc, Yr, ldy); break;
+      default: ConvTRows<8>(t, gk, gw, pstart, Cr, ldc, Yr, ldy); break;
+    }
+  }
+}
+
 #pragma GCC pop_options
 #endif  // RELGEO_HAVE_AVX512_KERNEL
 
 }  // namespace
+
+ScatterConvT ScatterConvT::Build(const float* wt, int64_t cin, int64_t hin, int64_t win, int64_t cout, int64_t k,
+                                 int64_t stride, int64_t pad, int64_t hout, int64_t wout) {
+  ScatterConvT t;
+  t.cin = cin, t.in_pixels = hin * win, t.cout = cout, t.taps = k * k, t.out_pixels = hout * wout;
+  t.w.resize(static_cast<size_t>(cin * t.taps * cout));
+  for (int64_t ci = 0; ci < cin; ++ci)
+    for (int64_t tap = 0; tap < t.taps; ++tap)
+      for (int64_t co = 0; co < cout; ++co) t.w[(ci * t.taps + tap) * cout + co] = wt[(co * t.taps + tap) * cin + ci];
+  t.first.push_back(0);
+  for (int64_t iy = 0; iy < hin; ++iy)
+    for (int64_t ix = 0; ix < win; ++ix) {
+      for (int64_t ky = 0; ky < k; ++ky)
+        for (int64_t kx = 0; kx < k; ++kx) {
+          const int64_t oy = iy * stride - pad + ky, ox = ix * stride - pad + kx;
+          if (oy < 0 || oy >= hout || ox < 0 || ox >= wout) continue;
+          t.w_off.push_back(static_cast<int32_t>((ky * k + kx) * cout));
+          t.y_off.push_back(static_cast<int32_t>((oy * wout + ox) * cout));
+        }
+      t.first.push_back(static_cast<int32_t>(t.w_off.size()));
+    }
+  t.ofirst.assign(static_cast<size_t>(t.out_pixels + 1), 0);
+  for (int32_t y : t.y_off) ++t.ofirst[y / cout + 1];
+  for (int64_t o = 0; o < t.out_pixels; ++o) t.ofirst[o + 1] += t.ofirst[o];
+  t.o_in.resize(t.y_off.size());
+  t.o_tap.resize(t.y_off.size());
+  std::vector<int32_t> fill(t.ofirst.begin(), t.ofirst.end() - 1);
+  for (int64_t p = 0; p < t.in_pixels; ++p)
+    for (int32_t q = t.first[p]; q < t.first[p + 1]; ++q) {
+      const int32_t at = fill[t.y_off[q] / cout]++;
+      t.o_in[at] = static_cast<int32_t>(p);
+      t.o_tap[at] = t.w_off[q];
+    }
+  return t;
+}
+
+RELGEO_MULTIVERSION void ScatterConvTRows(const ScatterConvT& t, int64_t rows, int64_t nnz, const float* C,
+                                          int64_t ldc, const int32_t* idx, float* Y, int64_t ldy) {
+  const int64_t cout = t.cout, block = t.taps * cout;
+  // One row at a time: its output (out_pixels x cout floats) stays in L1 while every
+  // changing unit stamps its taps x cout weights into it.
+  for (int64_t r = 0; r < rows; ++r) {
+    float* y = Y + r * ldy;
+    const float* c = C + r * ldc;
+    for (int64_t k = 0; k < nnz; ++k) {
+      const float v = c[k];
+      const int64_t ci = idx[k] / t.in_pixels, p = idx[k] % t.in_pixels;
+      const float* wc = t.w.data() + ci * block;
+      for (int32_t q = t.first[p]; q < t.first[p + 1]; ++q) {
+        const float* wp = wc + t.w_off[q];
+        float* yp = y + t.y_off[q];
+#pragma omp simd
+        for (int64_t co = 0; co < cout; ++co) yp[co] += v * wp[co];
+      }
+    }
+  }
+}
+
+GatheredConvTFn GatheredConvTFor(const ScatterConvT& t) {
+#ifdef RELGEO_HAVE_AVX512_KERNEL
+  if (__builtin_cpu_supports("avx512f") && t.cout % 16 == 0) return &GatheredConvTAvx512;
+#endif
+  return nullptr;
+}
 
 GatheredGemmFn GatheredGemmFor(GemmIsa isa) {
 #ifdef RELGEO_HAVE_AVX512_KERNEL

@@ -16,22 +16,25 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace relgeo::internal {
 
 // For one line with pre-activations pz, pa (h floats) and `steps` values t[s]:
 // writes the indices of the units with pz_j * pa_j < 0 (increasing) to idx, and the
 // corrections c_j(t[s]) at those units to C (row s at C + s * ldc, ldc >= h).
-// `ends` is scratch for 2 h floats. Returns how many units change sign.
+// idx needs h + 16 entries (the tail is scratch) and `ends` 2 h + 32 floats of scratch.
+// Returns how many units change sign.
+enum class GemmIsa : int;  // kBest, or kPortable to force the portable loops (tests)
 int64_t SignChangeCorrections(const float* pz, const float* pa, int64_t h, const float* t, int64_t steps,
-                              int32_t* idx, float* C, int64_t ldc, float* ends);
+                              int32_t* idx, float* C, int64_t ldc, float* ends, GemmIsa isa);
 
 // Y[r, c0:c1) += sum_k C[r, k] W[idx[k], c0:c1) for r < rows, k < nnz; W is row-major
 // with row stride ldw, Y has row stride ldy, C row stride ldc.
 using GatheredGemmFn = void (*)(int64_t rows, int64_t nnz, const float* C, int64_t ldc, const int32_t* idx,
                                 const float* W, int64_t ldw, int64_t c0, int64_t c1, float* Y, int64_t ldy);
 
-enum class GemmIsa {
+enum class GemmIsa : int {
   kBest,      // the widest kernel this CPU runs
   kAvx512,    // AVX-512F register-blocked kernel (8 rows x 48 columns)
   kPortable,  // plain loops, compiled for the baseline (and AVX2 where GCC clones it)
@@ -39,5 +42,37 @@ enum class GemmIsa {
 // nullptr when this CPU cannot run the requested kernel.
 GatheredGemmFn GatheredGemmFor(GemmIsa isa);
 const char* GatheredGemmName(GatheredGemmFn fn);
+
+// The same split for a transposed convolution after the relu (the paper's conv
+// decoder): a sign-changing unit is one input element (channel ci, pixel p), whose
+// contribution is its weights W[ci] (taps x cout) stamped around p. The layer is laid
+// out for that: w is cin x taps x cout (tap = ky k + kx), and for every input pixel the
+// list of its valid (tap, output pixel) pairs.
+struct ScatterConvT {
+  int64_t cin = 0, in_pixels = 0, cout = 0, taps = 0, out_pixels = 0;
+  std::vector<float> w;               // cin x taps x cout
+  std::vector<int32_t> first;         // in_pixels + 1: pixel p's pairs are [first[p], first[p + 1])
+  std::vector<int32_t> w_off, y_off;  // per pair: tap * cout, output pixel * cout
+  // The same pairs by output pixel: o's are [ofirst[o], ofirst[o + 1]), each an input
+  // pixel and tap * cout.
+  std::vector<int32_t> ofirst, o_in, o_tap;
+
+  // wt: the native plan's (cout k k) x cin layout (row (co k + ky) k + kx).
+  static ScatterConvT Build(const float* wt, int64_t cin, int64_t hin, int64_t win, int64_t cout, int64_t k,
+                            int64_t stride, int64_t pad, int64_t hout, int64_t wout);
+};
+
+// Y (rows x (out_pixels x cout), pixel-major) += the transposed convolution of the
+// sparse inputs sum_k C[r, k] e_{idx[k]}, unit index = ci * in_pixels + pixel. The
+// portable kernel: every unit stamps its weights into each row's output in memory.
+void ScatterConvTRows(const ScatterConvT& t, int64_t rows, int64_t nnz, const float* C, int64_t ldc,
+                      const int32_t* idx, float* Y, int64_t ldy);
+
+// The same product, gathered by output pixel so that the sums stay in registers (AVX-512,
+// cout a multiple of 16), writing (not adding to) Y. `scratch` holds 3 nnz + in_pixels + 1
+// int32. nullptr when this CPU or layer cannot run it.
+using GatheredConvTFn = void (*)(const ScatterConvT& t, int64_t rows, int64_t nnz, const float* C, int64_t ldc,
+                                 const int32_t* idx, float* Y, int64_t ldy, int32_t* scratch);
+GatheredConvTFn GatheredConvTFor(const ScatterConvT& t);
 
 }  // namespace relgeo::internal
