@@ -752,6 +752,11 @@ int main(int argc, char** argv) {
     if (!g_flags.skip_python) reg("pytorch/" + m, [=](benchmark::State& st) { BM_PyTorch(st, m); })->Iterations(1);
   }
   reg("precision/mlp/bf16_vs_fp32", BM_Precision)->Iterations(1);
+  // Latency of one query (a database search encodes one query against K anchors).
+  for (const std::string m : {"mlp", "conv"})
+    reg("latency/" + m + "/1query", [=](benchmark::State& st) {
+      BM_Encoder(st, m, true, 0, 1, K, N, m + " latency, 1 query");
+    })->MinTime(0.5);
   // Rows per batched map call (the cache/GEMM-shape trade-off), MLP fast path, 64 queries.
   for (int64_t rows : {64, 128, 256, 512, 1024, 2048, 4096})
     reg("rows/mlp/fast/" + std::to_string(rows), [=](benchmark::State& st) {
