@@ -30,7 +30,7 @@ int64_t CompactSignChanges(const float* pz, const float* pa, int64_t h, int32_t*
 }
 
 #ifdef RELGEO_HAVE_AVX512_KERNEL
-// The same with AVX-512 compress stores, 16 units at a time.
+// The same with AVX-512 compress, 16 units at a time.
 __attribute__((target("avx512f"))) int64_t CompactSignChangesAvx512(const float* pz, const float* pa, int64_t h,
                                                                    int32_t* idx, float* z, float* a) {
   int64_t nnz = 0, j = 0;
