@@ -73,6 +73,8 @@ constexpr int64_t kSignSplitMinSteps = 2;
 //   2. for a block of steps j, the interpolated rows pre(z) + (j/N)(pre(a) - pre(z)) of
 //      every pair of the group, written into one (rows x h) buffer;
 //   3. one batched call of the rest of the map (or of the whole map) on that buffer;
+//      with the relu sign split, steps 2-3 instead interpolate the first layer's
+//      end-point products and add each line's sign-changing units (sign_split.h);
 //   4. one fused pass per line: transform, chord to the previous point, accumulate.
 // Only the last point of each line survives between step blocks, so the buffers are
 // bounded by the rows per batch whatever N and K.
@@ -470,10 +472,7 @@ Result<Matrix> RelativeEncoder::Encode(MatrixView latents) const {
                 else
                   internal::ScatterConvTRows(T, sb, nnz[pp], Cp, h, idx.data() + pp * h, S + pp * sb * o0, o0);
               }
-              for (int64_t r = 0; r < g * sb; ++r)
-                for (int64_t px = 0; px < T.out_pixels; ++px)
-                  for (int64_t co = 0; co < T.cout; ++co)
-                    Y[r * o0 + co * T.out_pixels + px] += S[r * o0 + px * T.cout + co];
+              internal::AddPixelMajorToChannelMajor(T, S, g * sb, o0, Y);
             }
             *y = Y;
             if (P.layers.size() == 1) return Status::OK();

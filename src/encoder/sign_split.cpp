@@ -13,6 +13,15 @@ namespace relgeo::internal {
 
 namespace {
 
+bool HasAvx512() {
+#ifdef RELGEO_HAVE_AVX512_KERNEL
+  static const bool yes = __builtin_cpu_supports("avx512f");
+  return yes;
+#else
+  return false;
+#endif
+}
+
 // The changing units' indices and end points, compact (z, a: h floats each).
 // Branch-free: the signs are data, and a mispredicted branch per unit costs more than
 // the arithmetic.
@@ -61,8 +70,7 @@ RELGEO_MULTIVERSION int64_t SignChangeCorrections(const float* pz, const float* 
   float* z = ends;  // the end points of the changing units, compact
   float* a = ends + h + 16;
 #ifdef RELGEO_HAVE_AVX512_KERNEL
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
-  const int64_t nnz = avx512 && isa != GemmIsa::kPortable ? CompactSignChangesAvx512(pz, pa, h, idx, z, a)
+  const int64_t nnz = HasAvx512() && isa != GemmIsa::kPortable ? CompactSignChangesAvx512(pz, pa, h, idx, z, a)
                                                           : CompactSignChanges(pz, pa, h, idx, z, a);
 #else
   (void)isa;
@@ -310,16 +318,26 @@ RELGEO_MULTIVERSION void ScatterConvTRows(const ScatterConvT& t, int64_t rows, i
   }
 }
 
+RELGEO_MULTIVERSION void AddPixelMajorToChannelMajor(const ScatterConvT& t, const float* S, int64_t rows, int64_t ld,
+                                                     float* Y) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* src = S + r * ld;
+    float* dst = Y + r * ld;
+    for (int64_t co = 0; co < t.cout; ++co)
+      for (int64_t px = 0; px < t.out_pixels; ++px) dst[co * t.out_pixels + px] += src[px * t.cout + co];
+  }
+}
+
 GatheredConvTFn GatheredConvTFor(const ScatterConvT& t) {
 #ifdef RELGEO_HAVE_AVX512_KERNEL
-  if (__builtin_cpu_supports("avx512f") && t.cout % 16 == 0) return &GatheredConvTAvx512;
+  if (HasAvx512() && t.cout % 16 == 0) return &GatheredConvTAvx512;
 #endif
   return nullptr;
 }
 
 GatheredGemmFn GatheredGemmFor(GemmIsa isa) {
 #ifdef RELGEO_HAVE_AVX512_KERNEL
-  const bool avx512 = __builtin_cpu_supports("avx512f");
+  const bool avx512 = HasAvx512();
   if (isa == GemmIsa::kAvx512) return avx512 ? &GatheredGemmAvx512 : nullptr;
   if (isa == GemmIsa::kBest && avx512) return &GatheredGemmAvx512;
 #else

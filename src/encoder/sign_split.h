@@ -75,4 +75,8 @@ using GatheredConvTFn = void (*)(const ScatterConvT& t, int64_t rows, int64_t nn
                                  const int32_t* idx, float* Y, int64_t ldy, int32_t* scratch);
 GatheredConvTFn GatheredConvTFor(const ScatterConvT& t);
 
+// Y (rows x ld, channel-major: co * out_pixels + pixel) += S (rows x ld, pixel-major,
+// as the kernels above write it).
+void AddPixelMajorToChannelMajor(const ScatterConvT& t, const float* S, int64_t rows, int64_t ld, float* Y);
+
 }  // namespace relgeo::internal
