@@ -20,7 +20,7 @@
 #include "relgeo/anchors.h"
 #include "relgeo/autoencoder.h"
 #include "relgeo/datasets.h"
-#include "relgeo/eval.h"
+#include "relgeo/sweep.h"
 #include "relgeo/metric_map.h"
 #include "relgeo/mrr.h"
 #include "relgeo/plot.h"

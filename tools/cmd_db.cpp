@@ -1,5 +1,5 @@
 // The database commands: anchors, model, collection, index, search, remove, info.
-// Every command takes --db DIR (an embedded RocksDB directory; see README "Database").
+// Every command takes --db DIR (an embedded RocksDB directory; see docs/database.md).
 #include <nlohmann/json.hpp>
 
 #include <cstdio>

@@ -20,7 +20,7 @@
 #include "relgeo/autoencoder.h"
 #include "relgeo/database.h"
 #include "relgeo/datasets.h"
-#include "relgeo/eval.h"
+#include "relgeo/sweep.h"
 #include "relgeo/mrr.h"
 #include "relgeo/plot.h"
 #include "relgeo/stitching.h"

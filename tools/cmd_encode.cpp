@@ -77,7 +77,7 @@ void RegisterEncode(CLI::App& app) {
   c->add_option("--latent-dim", a->latent_dim, "Latent dimension if it cannot be inferred (default: anchors' columns)");
   c->add_option("--memory-mb", a->budget_mb, "Encoder memory budget in MiB")->capture_default_str();
   c->add_option("--precision", a->precision,
-                "fp32 | bf16 (bfloat16 GEMM inputs on the native path; README Performance says what it changes)")
+                "fp32 | bf16 (bfloat16 GEMM inputs on the native path; docs/performance.md says what it changes)")
       ->capture_default_str();
   c->add_flag("--plain", a->plain, "Run the whole map on every path point (no affine split, native plan or sign split)");
   c->add_flag("--no-sign-split", a->no_sign_split, "Dense product on every path point instead of the relu sign split");

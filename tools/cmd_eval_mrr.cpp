@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_common.h"
-#include "relgeo/eval.h"
+#include "relgeo/sweep.h"
 #include "relgeo/npy.h"
 
 namespace relgeo::cli {

@@ -4,7 +4,7 @@
 # while one writer adds and removes, upserts, every index kind; threads sharing one
 # encoder. OpenMP is pinned
 # to one thread because libgomp's barriers are invisible to TSan (false
-# positives inside FAISS's OpenMP regions); see README "Threading and ThreadSanitizer".
+# positives inside FAISS's OpenMP regions); see docs/design.md §6.4.
 # Run after tools/setup.sh (CI runs it after the test command).
 set -euo pipefail
 cd "$(dirname "$0")/.."

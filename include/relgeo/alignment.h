@@ -1,5 +1,5 @@
 // Alignment baselines between two latent spaces, fitted on anchor pairs only
-// (DESIGN.md §1): absolute (identity), linear least squares (ridge when the
+// (docs/design.md §1): absolute (identity), linear least squares (ridge when the
 // anchors cannot determine the map), and orthogonal Procrustes after
 // standardising each space with its own anchor statistics and zero-padding to a
 // common dimension.

@@ -1,4 +1,4 @@
-// Anchor selection from a pool of latents (DESIGN.md §2): uniform at random,
+// Anchor selection from a pool of latents (docs/design.md §2): uniform at random,
 // farthest-point sampling, or k-means centroids snapped to the nearest real sample.
 #pragma once
 

@@ -3,7 +3,7 @@
 // anchor sets, per-model anchor latents, every item's representation, model and
 // payload); each collection's FAISS index is derived from it, saved beside it
 // with the mutation counter and RocksDB sequence number it reflects, and rebuilt
-// on open when missing, corrupt or stale (DESIGN.md §3).
+// on open when missing, corrupt or stale (docs/design.md §5).
 //
 // A query from any registered model is encoded with that model's own metric map
 // and anchor latents, then searched against items indexed by any other model of
@@ -156,7 +156,6 @@ class Database {
   Status AttachAnchors(const std::string& model, const std::string& anchor_set, MatrixView anchor_latents);
   Status DropModel(const std::string& model);  // items it indexed stay
   Result<std::vector<ModelInfo>> ListModels() const;
-  Result<std::string> ModelEncoderBytes(const std::string& model) const;  // empty when none
 
   // ---- collections
   Status CreateCollection(const std::string& name, const CollectionOptions& options);

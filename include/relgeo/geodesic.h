@@ -1,4 +1,4 @@
-// Geodesic ground truth (DESIGN.md §1, paper Fig. 2): the shortest curve between two
+// Geodesic ground truth (docs/design.md §1, paper Fig. 2): the shortest curve between two
 // latents under the pullback of the metric map's output distance, found by
 // minimising the discrete energy of a curve with fixed end points
 //

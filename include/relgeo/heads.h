@@ -1,4 +1,4 @@
-// Metric heads for models without a decoder (DESIGN.md §2, paper §3.3): small
+// Metric heads for models without a decoder (docs/design.md §2, paper §3.3): small
 // networks trained on a model's frozen latents whose output space gives the
 // metric that relgeo pulls back. Both are returned as TorchScript metric maps that
 // MetricMap::Load / FromBytes (and the database) accept: input (n x d) latents.

@@ -13,7 +13,7 @@
 
 namespace relgeo {
 
-// The distance delta between two points of the map's output space (DESIGN.md §1).
+// The distance delta between two points of the map's output space (docs/design.md §1).
 enum class OutputDistance {
   kEuclidean,  // |u - v|_2: decoder pixels, classifier logits
   kSphere,     // great-circle angle between u/|u| and v/|v|: DIET hidden layer

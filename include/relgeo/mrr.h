@@ -1,4 +1,4 @@
-// Mean reciprocal rank for cross-space retrieval (DESIGN.md §2). Row i of the
+// Mean reciprocal rank for cross-space retrieval (docs/design.md §2). Row i of the
 // first space must retrieve row i of the second. With S the n x n similarity
 // matrix, rank_i = 1 + #{j != i : S_ij >= S_ii} (ties count against the query) and
 // MRR = mean_i 1/rank_i; @k counts 1/rank_i only when rank_i <= k. The symmetric
@@ -19,7 +19,6 @@ enum class Similarity {
   kCdist,   // negative Euclidean distance
 };
 const char* SimilarityName(Similarity s);          // "cosine" | "cdist"
-Result<Similarity> ParseSimilarity(const std::string& name);
 
 struct MrrOptions {
   Similarity similarity = Similarity::kCosine;

@@ -57,10 +57,10 @@ struct EncoderOptions {
   // change sign go through W, per line (about half the units on random data).
   // Mathematically identical; float32 only. false = the dense product on every point.
   bool allow_relu_sign_split = true;
-  // See EncoderPrecision; README "Performance" reports what bfloat16 changes.
+  // See EncoderPrecision; docs/performance.md reports what bfloat16 changes.
   EncoderPrecision precision = EncoderPrecision::kFloat32;
   // Path points per batched map call. 0 = automatic (a cache-friendly size, see
-  // README "Performance"); always further capped by memory_budget_bytes.
+  // docs/performance.md); always further capped by memory_budget_bytes.
   int64_t rows_per_batch = 0;
 };
 

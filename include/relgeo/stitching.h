@@ -1,5 +1,5 @@
 // Stitching two independently trained models through relative representations
-// (DESIGN.md §2, paper §4.1-4.2).
+// (docs/design.md §2, paper §4.1-4.2).
 //
 // Autoencoder stitching: with a few anchors (5) known in both latent spaces, every
 // sample of space A is matched to its most similar sample of space B (argmax of

@@ -1,4 +1,4 @@
-// Alignment baselines fitted on anchors (DESIGN.md §1), in double precision with Eigen.
+// Alignment baselines fitted on anchors (docs/design.md §1), in double precision with Eigen.
 #include "relgeo/alignment.h"
 
 #include <Eigen/Dense>

@@ -1,4 +1,4 @@
-// MRR (DESIGN.md §2). Similarities are computed in row blocks with Eigen GEMMs:
+// MRR (docs/design.md §2). Similarities are computed in row blocks with Eigen GEMMs:
 // for the symmetric variant the block of S and the matching block of S^T (the
 // similarities of space 2's rows to space 1) are averaged, so the full n x n
 // matrix never exists. Ranks compare every candidate against the diagonal entry
@@ -61,12 +61,6 @@ int64_t RankInRow(const float* row, int64_t n, int64_t i) {
 }  // namespace
 
 const char* SimilarityName(Similarity s) { return s == Similarity::kCosine ? "cosine" : "cdist"; }
-
-Result<Similarity> ParseSimilarity(const std::string& name) {
-  if (name == "cosine") return Similarity::kCosine;
-  if (name == "cdist" || name == "euclidean") return Similarity::kCdist;
-  return Status::InvalidArgument("unknown similarity '" + name + "' (expected cosine or cdist)");
-}
 
 Result<std::vector<int64_t>> RanksFromSimilarity(MatrixView s, bool symmetric) {
   if (s.rows() != s.cols() || s.rows() == 0)

@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "relgeo/alignment.h"
-#include "relgeo/eval.h"
+#include "relgeo/sweep.h"
 
 namespace relgeo {
 namespace {

@@ -2,7 +2,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "geometry/image.h"
+#include "plot/canvas.h"
 #include "relgeo/geodesic.h"
 
 namespace relgeo {
@@ -20,25 +20,23 @@ Status WriteHeatmapPairPng(const std::string& path, MatrixView left, const std::
         lo = std::min<double>(lo, m.data()[i]);
         hi = std::max<double>(hi, m.data()[i]);
       }
-  img::Canvas c(3 * pad + 2 * side, top + side + pad + bar + 24);
-  c.Text(pad, 10, left_title, 2);
-  c.Text(2 * pad + side, 10, right_title, 2);
+  plot::Canvas c(3 * pad + 2 * side, top + side + pad + bar + 24);
+  const plot::Rgb black{0, 0, 0};
+  c.Text(pad, 10, left_title, black, 2);
+  c.Text(2 * pad + side, 10, right_title, black, 2);
   c.Heatmap(pad, top, left, cell, lo, hi);
   c.Heatmap(2 * pad + side, top, right, cell, lo, hi);
   // Colour bar under both panels with its range.
   const int bw = 2 * side + pad, by = top + side + pad / 2;
-  uint8_t rgb[3];
-  for (int x = 0; x < bw; ++x) {
-    img::Viridis(static_cast<double>(x) / std::max(1, bw - 1), rgb);
-    c.FillRect(pad + x, by, 1, bar, rgb[0], rgb[1], rgb[2]);
-  }
+  for (int x = 0; x < bw; ++x)
+    c.FillRect(pad + x, by, pad + x + 1, by + bar, plot::Viridis(static_cast<double>(x) / std::max(1, bw - 1)));
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.4g", lo);
-  c.Text(pad, by + bar + 4, buf, 1);
+  c.Text(pad, by + bar + 4, buf, black, 1);
   std::snprintf(buf, sizeof buf, "%.4g", hi);
-  c.Text(pad + bw - 6 * static_cast<int>(std::string(buf).size()), by + bar + 4, buf, 1);
-  c.Text(pad + bw / 2 - 18, by + bar + 4, "energy", 1);
-  return img::WritePng(path, c);
+  c.Text(pad + bw - 6 * static_cast<int>(std::string(buf).size()), by + bar + 4, buf, black, 1);
+  c.Text(pad + bw / 2 - 18, by + bar + 4, "energy", black, 1);
+  return c.WritePng(path);
 }
 
 }  // namespace relgeo

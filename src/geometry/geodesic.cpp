@@ -15,7 +15,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "torch_internal.h"
+#include "encoder/torch_internal.h"
 
 namespace relgeo {
 namespace {

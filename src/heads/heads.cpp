@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "heads/nn_util.h"
-#include "torch_internal.h"
+#include "encoder/torch_internal.h"
 
 namespace relgeo {
 namespace {

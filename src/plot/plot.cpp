@@ -1,93 +1,21 @@
-// A minimal raster line plot written as PNG with stb_image_write; text comes
-// from stb_easy_font (a tiny built-in bitmap font emitted as quads).
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#include <stb/stb_image_write.h>
-#include <stb/stb_easy_font.h>
-
+// Line plots (include/relgeo/plot.h) drawn on the shared canvas (plot/canvas.h).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <set>
 #include <vector>
 
+#include "plot/canvas.h"
 #include "relgeo/plot.h"
 
 namespace relgeo {
 namespace {
 
-struct Rgb {
-  uint8_t r, g, b;
-};
+using plot::Canvas;
+using plot::Rgb;
 
 const Rgb kPalette[] = {{214, 39, 40},  {31, 119, 180}, {44, 160, 44},  {255, 127, 14},
                         {127, 127, 127}, {148, 103, 189}, {140, 86, 75},  {23, 190, 207}};
-
-class Canvas {
- public:
-  Canvas(int w, int h) : w_(w), h_(h), px_(static_cast<size_t>(w) * h * 3, 255) {}
-  int w() const { return w_; }
-  int h() const { return h_; }
-  const uint8_t* data() const { return px_.data(); }
-
-  void Blend(int x, int y, Rgb c, double a) {
-    if (x < 0 || y < 0 || x >= w_ || y >= h_ || a <= 0) return;
-    a = std::min(1.0, a);
-    uint8_t* p = &px_[(static_cast<size_t>(y) * w_ + x) * 3];
-    p[0] = static_cast<uint8_t>(std::lround(p[0] * (1 - a) + c.r * a));
-    p[1] = static_cast<uint8_t>(std::lround(p[1] * (1 - a) + c.g * a));
-    p[2] = static_cast<uint8_t>(std::lround(p[2] * (1 - a) + c.b * a));
-  }
-  void FillRect(double x0, double y0, double x1, double y1, Rgb c, double a = 1) {
-    for (int y = static_cast<int>(std::floor(std::min(y0, y1))); y < static_cast<int>(std::ceil(std::max(y0, y1))); ++y)
-      for (int x = static_cast<int>(std::floor(std::min(x0, x1))); x < static_cast<int>(std::ceil(std::max(x0, x1))); ++x)
-        Blend(x, y, c, a);
-  }
-  // Anti-aliased thick line: coverage from the distance of each pixel centre to the segment.
-  void Line(double x0, double y0, double x1, double y1, Rgb c, double width) {
-    const double r = width / 2;
-    const int xa = static_cast<int>(std::floor(std::min(x0, x1) - r - 1)), xb = static_cast<int>(std::ceil(std::max(x0, x1) + r + 1));
-    const int ya = static_cast<int>(std::floor(std::min(y0, y1) - r - 1)), yb = static_cast<int>(std::ceil(std::max(y0, y1) + r + 1));
-    const double dx = x1 - x0, dy = y1 - y0, len2 = dx * dx + dy * dy;
-    for (int y = ya; y <= yb; ++y)
-      for (int x = xa; x <= xb; ++x) {
-        const double px = x + 0.5, py = y + 0.5;
-        double t = len2 > 0 ? ((px - x0) * dx + (py - y0) * dy) / len2 : 0;
-        t = std::clamp(t, 0.0, 1.0);
-        const double ex = px - (x0 + t * dx), ey = py - (y0 + t * dy);
-        const double d = std::sqrt(ex * ex + ey * ey);
-        Blend(x, y, c, std::clamp(r + 0.5 - d, 0.0, 1.0));
-      }
-  }
-  void Disc(double cx, double cy, double rad, Rgb c) {
-    for (int y = static_cast<int>(cy - rad - 1); y <= static_cast<int>(cy + rad + 1); ++y)
-      for (int x = static_cast<int>(cx - rad - 1); x <= static_cast<int>(cx + rad + 1); ++x) {
-        const double d = std::hypot(x + 0.5 - cx, y + 0.5 - cy);
-        Blend(x, y, c, std::clamp(rad + 0.5 - d, 0.0, 1.0));
-      }
-  }
-  // Text at (x, y) = top-left, scaled; vertical = rotated 90 degrees counter-clockwise
-  // (reads bottom to top, (x, y) is then the bottom-left).
-  void Text(double x, double y, const std::string& s, Rgb c, double scale, bool vertical = false) {
-    std::vector<char> buf(s.size() * 2048 + 1024);  // up to ~16 quads x 64 bytes per glyph
-    std::string copy = s;
-    const int quads = stb_easy_font_print(0, 0, copy.data(), nullptr, buf.data(), static_cast<int>(buf.size()));
-    const float* v = reinterpret_cast<const float*>(buf.data());
-    for (int q = 0; q < quads; ++q) {
-      const float* a = v + q * 16;  // 4 vertices x (x, y, z, color)
-      const double qx0 = a[0], qy0 = a[1], qx1 = a[8], qy1 = a[9];
-      if (!vertical) FillRect(x + qx0 * scale, y + qy0 * scale, x + qx1 * scale, y + qy1 * scale, c);
-      else FillRect(x + qy0 * scale, y - qx0 * scale, x + qy1 * scale, y - qx1 * scale, c);
-    }
-  }
-  static double TextWidth(const std::string& s, double scale) {
-    std::string copy = s;
-    return stb_easy_font_width(copy.data()) * scale;
-  }
-
- private:
-  int w_, h_;
-  std::vector<uint8_t> px_;
-};
 
 std::string Fmt(double v) {
   char b[32];
@@ -238,11 +166,7 @@ Status WritePlotPng(const std::string& path, const LinePlot& p) {
     c.Text(R + 58, ly + 1, p.series[si].name, black, scale);
     ly += 28;
   }
-  const std::string tmp = path + ".tmp";
-  if (!stbi_write_png(tmp.c_str(), c.w(), c.h(), 3, c.data(), c.w() * 3))
-    return Status::IOError("cannot write PNG " + tmp);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) return Status::IOError("cannot rename " + tmp + " to " + path);
-  return Status::OK();
+  return c.WritePng(path);
 }
 
 }  // namespace relgeo

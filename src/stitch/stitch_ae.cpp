@@ -1,8 +1,8 @@
-// Autoencoder stitching (include/relgeo/stitching.h, DESIGN.md §2).
+// Autoencoder stitching (include/relgeo/stitching.h, docs/design.md §2).
 #include <algorithm>
 #include <cmath>
 
-#include "geometry/image.h"
+#include "plot/canvas.h"
 #include "relgeo/alignment.h"
 #include "relgeo/anchors.h"
 #include "relgeo/relative_encoder.h"
@@ -162,15 +162,15 @@ Status WriteStitchGridPng(const std::string& path, const AeStitchResult& r, int6
   const int tile = static_cast<int>(std::max(height, width)) * scale, gap = 4, top = 18;
   const int cols = static_cast<int>(r.grid_columns.size()), rows = static_cast<int>(r.grid_columns[0].rows());
   const int colw = std::max(tile, 72);
-  img::Canvas c(cols * (colw + gap) + gap, top + rows * (tile + gap) + gap);
+  plot::Canvas c(cols * (colw + gap) + gap, top + rows * (tile + gap) + gap);
   for (int j = 0; j < cols; ++j) {
     const int x = gap + j * (colw + gap);
-    c.Text(x, 4, j < static_cast<int>(r.grid_titles.size()) ? r.grid_titles[j] : "", 1);
+    c.Text(x, 4, j < static_cast<int>(r.grid_titles.size()) ? r.grid_titles[j] : "", {0, 0, 0}, 1);
     for (int i = 0; i < rows; ++i)
       c.Gray(x, top + i * (tile + gap), r.grid_columns[j].row(i), static_cast<int>(height), static_cast<int>(width),
              scale);
   }
-  return img::WritePng(path, c);
+  return c.WritePng(path);
 }
 
 }  // namespace relgeo

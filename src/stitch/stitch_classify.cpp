@@ -4,7 +4,7 @@
 
 #include "heads/nn_util.h"
 #include "relgeo/stitching.h"
-#include "torch_internal.h"
+#include "encoder/torch_internal.h"
 
 namespace relgeo {
 namespace {

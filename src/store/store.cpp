@@ -13,15 +13,7 @@
 namespace relgeo::store {
 namespace {
 
-constexpr char kFormatKey[] = "F";
 constexpr char kFormatValue[] = "relgeo-db 1";
-
-void PutBe32(std::string* s, uint32_t v) {
-  for (int i = 3; i >= 0; --i) s->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-void PutBe64(std::string* s, uint64_t v) {
-  for (int i = 7; i >= 0; --i) s->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
 
 Status FromRocks(const rocksdb::Status& s, const std::string& context) {
   if (s.ok()) return Status::OK();
@@ -35,29 +27,6 @@ Status FromRocks(const rocksdb::Status& s, const std::string& context) {
 
 }  // namespace
 
-std::string ItemPrefix(uint32_t cid) {
-  std::string k = "I";
-  PutBe32(&k, cid);
-  return k;
-}
-std::string ItemKey(uint32_t cid, int64_t id) {
-  std::string k = ItemPrefix(cid);
-  PutBe64(&k, static_cast<uint64_t>(id) ^ (uint64_t{1} << 63));
-  return k;
-}
-int64_t ItemIdFromKey(const std::string& key) {
-  uint64_t v = 0;
-  for (size_t i = key.size() - 8; i < key.size(); ++i) v = (v << 8) | static_cast<uint8_t>(key[i]);
-  return static_cast<int64_t>(v ^ (uint64_t{1} << 63));
-}
-std::string StateKey(uint32_t cid) {
-  std::string k = "V";
-  PutBe32(&k, cid);
-  return k;
-}
-std::string AnchorLatentsKey(const std::string& model, const std::string& set) {
-  return "L" + model + std::string(1, '\0') + set;
-}
 
 struct WriteBatch::Impl {
   rocksdb::WriteBatch batch;
@@ -67,7 +36,6 @@ WriteBatch::~WriteBatch() = default;
 void WriteBatch::Put(const std::string& key, const std::string& value) { impl_->batch.Put(key, value); }
 void WriteBatch::Delete(const std::string& key) { impl_->batch.Delete(key); }
 void WriteBatch::DeleteRange(const std::string& b, const std::string& e) { impl_->batch.DeleteRange(b, e); }
-size_t WriteBatch::bytes() const { return impl_->batch.GetDataSize(); }
 
 struct Store::Impl {
   std::unique_ptr<rocksdb::DB> db;
@@ -118,7 +86,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, bool create_i
   impl->write_options.sync = sync_writes;
   impl->dir = dir;
   std::unique_ptr<Store> store(new Store(std::move(impl)));
-  RELGEO_ASSIGN_OR_RETURN(auto marker, store->Get(kFormatKey));
+  RELGEO_ASSIGN_OR_RETURN(auto marker, store->Get(FormatKey()));
   if (!marker) {
     // A fresh database has no keys at all; anything else is someone else's RocksDB.
     bool empty = true;
@@ -128,7 +96,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, bool create_i
     }));
     if (!empty) return Status::Corruption("'" + dir + "' is a RocksDB database but not a relgeo one (no format marker)");
     WriteBatch b;
-    b.Put(kFormatKey, kFormatValue);
+    b.Put(FormatKey(), kFormatValue);
     RELGEO_RETURN_IF_ERROR(store->Write(b));
   } else if (*marker != kFormatValue) {
     return Status::Corruption("'" + dir + "' has an unknown relgeo format '" + *marker + "'");

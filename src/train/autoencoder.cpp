@@ -14,7 +14,7 @@
 #include <random>
 #include <sstream>
 
-#include "torch_internal.h"
+#include "encoder/torch_internal.h"
 
 namespace relgeo {
 

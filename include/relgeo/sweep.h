@@ -1,7 +1,7 @@
 // The MRR anchor sweep of the paper's autoencoder retrieval experiment (Fig. 3):
 // two models encode the same samples; for each anchor count and random draw,
 // every method builds representations in both spaces and the retrieval MRR of
-// row i -> row i is measured (DESIGN.md §2). CSV and plot writers for the results.
+// row i -> row i is measured (docs/design.md §2). CSV and plot writers for the results.
 #pragma once
 
 #include <cstdint>

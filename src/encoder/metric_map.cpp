@@ -2,7 +2,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "torch_internal.h"
+#include "encoder/torch_internal.h"
 
 namespace relgeo {
 

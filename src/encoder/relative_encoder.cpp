@@ -1,4 +1,4 @@
-// The relative geodesic encoder (DESIGN.md §1): for every (query z, anchor a)
+// The relative geodesic encoder (docs/design.md §1): for every (query z, anchor a)
 // pair, walk the straight line z -> a in N steps through the metric map f and
 // accumulate the output-space distances of consecutive points.
 //
@@ -23,7 +23,7 @@
 #include "encoder/affine_split.h"
 #include "encoder/path_kernels.h"
 #include "encoder/sign_split.h"
-#include "torch_internal.h"
+#include "encoder/torch_internal.h"
 
 namespace relgeo {
 
@@ -49,7 +49,7 @@ ChordKind KindOf(OutputDistance d) {
 }
 
 // Default path points per batched map call when the options leave it at 0 (measured,
-// README "Performance"): a native lane is fastest when its buffers stay within ~4 MiB
+// docs/performance.md): a native lane is fastest when its buffers stay within ~4 MiB
 // (cache; the MLP decoder is flat from 64 to 2048 rows, the conv decoder best at 32),
 // capped at 512; a TorchScript rest or forward pays the interpreter and per-op passes
 // per call and is best near 2048.
@@ -188,7 +188,7 @@ struct RelativeEncoder::Impl {
     return res;
   }
 
-  // Chooses the batch sizes from the memory budget (documented in README):
+  // Chooses the batch sizes from the memory budget (docs/design.md §4.8):
   //   per path point in a batch: its interpolated row (hdim), the map's output (m),
   //   the map's own activations estimated as hdim + 4m, and the line's carried last
   //   point (m): 4 (2 hdim + 6 m) bytes (for a native MLP plan, at least its real

@@ -1,0 +1,173 @@
+// Index files and recovery (docs/design.md §5). Each collection's vector index is
+// saved beside RocksDB as relgeo-index/<cid>.idx:
+//   magic "RGIDX001", u64 version, u64 sequence, u32 crc32(body), u64 body size, body
+// written to a temporary file, fsynced and renamed into place. On open an index
+// is used only when its checksum, version, size, dimension and spec match the
+// stored state; otherwise it is rebuilt from the items in RocksDB.
+#include <zlib.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "database/database_impl.h"
+
+namespace relgeo {
+namespace {
+
+namespace fs = std::filesystem;
+using records::GetU32;
+using records::GetU64;
+using records::PutU32;
+using records::PutU64;
+
+constexpr char kIndexMagic[] = "RGIDX001";
+
+}  // namespace
+
+std::string Database::Impl::IndexPath(uint32_t cid) const { return dir + "/relgeo-index/" + std::to_string(cid) + ".idx"; }
+
+// ---- index files
+Status Database::Impl::SaveIndex(CollectionState& c) {
+  RELGEO_ASSIGN_OR_RETURN(std::string body, c.index->Serialize());
+  std::string head(kIndexMagic, 8);
+  PutU64(&head, c.version);
+  PutU64(&head, store->LatestSequence());
+  PutU32(&head, static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(body.data()), body.size())));
+  PutU64(&head, body.size());
+  std::error_code ec;
+  fs::create_directories(dir + "/relgeo-index", ec);
+  const std::string path = IndexPath(c.meta.cid), tmp = path + ".tmp";
+  {
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return Status::IOError("cannot write index file " + tmp);
+    bool ok = true;
+    for (const std::string* part : {&head, &body}) {
+      size_t off = 0;
+      while (ok && off < part->size()) {
+        ssize_t w = ::write(fd, part->data() + off, part->size() - off);
+        if (w <= 0) ok = false; else off += w;
+      }
+    }
+    ok = ok && ::fsync(fd) == 0;
+    ::close(fd);
+    if (!ok) return Status::IOError("cannot write index file " + tmp);
+  }
+  fs::rename(tmp, path, ec);
+  if (ec) return Status::IOError("cannot rename index file into place: " + ec.message());
+  c.dirty = false;
+  c.unsaved = 0;
+  return Status::OK();
+}
+
+// Loads the saved index if it matches the stored state; returns why not otherwise.
+Result<std::unique_ptr<VectorIndex>> Database::Impl::LoadIndex(const CollectionState& c, std::string* why) const {
+  const std::string path = IndexPath(c.meta.cid);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *why = "missing";
+    return Status::NotFound("missing");
+  }
+  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t head = 8 + 8 + 8 + 4 + 8;
+  if (s.size() < head || s.compare(0, 8, kIndexMagic, 8) != 0 || GetU64(s, 28) != s.size() - head) {
+    *why = "corrupt: bad header or truncated";
+    return Status::Corruption(*why);
+  }
+  const uint64_t version = GetU64(s, 8);
+  const uint32_t crc = GetU32(s, 24);
+  if (crc32(0, reinterpret_cast<const Bytef*>(s.data() + head), s.size() - head) != crc) {
+    *why = "corrupt: checksum mismatch";
+    return Status::Corruption(*why);
+  }
+  if (version != c.version) {
+    *why = "stale: index version " + std::to_string(version) + ", database version " + std::to_string(c.version);
+    return Status::FailedPrecondition(*why);
+  }
+  auto idx = VectorIndex::Deserialize(s.substr(head));
+  if (!idx.ok()) {
+    *why = "corrupt: " + idx.status().message();
+    return idx.status();
+  }
+  if ((*idx)->size() != c.count || (*idx)->dim() != c.meta.K || (*idx)->spec().ToString() != c.spec.ToString()) {
+    *why = "stale: size, dimension or spec differ";
+    return Status::FailedPrecondition(*why);
+  }
+  return idx;
+}
+
+Status Database::Impl::RebuildIndex(CollectionState& c) {
+  RELGEO_ASSIGN_OR_RETURN(auto idx, VectorIndex::Create(c.spec, c.meta.K));
+  std::vector<int64_t> ids;
+  std::vector<float> buf;
+  int64_t n = 0;
+  Status inner;
+  auto flush = [&]() -> Status {
+    if (ids.empty()) return Status::OK();
+    Status s = idx->Add(ids.data(), MatrixView(buf.data(), static_cast<int64_t>(ids.size()), c.meta.K));
+    ids.clear();
+    buf.clear();
+    return s;
+  };
+  RELGEO_RETURN_IF_ERROR(store->Scan(store::ItemPrefix(c.meta.cid), [&](const std::string& k, const std::string& v) {
+    const float* rep;
+    int64_t K;
+    inner = records::DecodeItem(v, nullptr, &rep, &K, nullptr);
+    if (inner.ok() && K != c.meta.K) inner = Status::Corruption("stored item has the wrong representation size");
+    if (!inner.ok()) return false;
+    ids.push_back(store::ItemIdFromKey(k));
+    buf.insert(buf.end(), rep, rep + K);
+    ++n;
+    if (ids.size() >= 4096) inner = flush();
+    return inner.ok();
+  }));
+  RELGEO_RETURN_IF_ERROR(inner.WithContext("rebuilding index of '" + c.meta.name + "'"));
+  RELGEO_RETURN_IF_ERROR(flush());
+  if (n != c.count) c.count = n;  // the state record is authoritative only as a cross-check
+  c.index = std::move(idx);
+  c.dirty = true;
+  return Status::OK();
+}
+
+Status Database::Impl::LoadCollections() {
+  std::vector<CollectionMeta> metas;
+  Status inner;
+  RELGEO_RETURN_IF_ERROR(store->Scan(store::kCollectionPrefix, [&](const std::string&, const std::string& v) {
+    auto m = records::DecodeCollection(v);
+    if (!m.ok()) {
+      inner = m.status();
+      return false;
+    }
+    metas.push_back(*m);
+    return true;
+  }));
+  RELGEO_RETURN_IF_ERROR(inner);
+  for (auto& m : metas) {
+    CollectionState c;
+    c.meta = m;
+    auto spec = IndexSpec::Parse(m.options.index);
+    if (!spec.ok()) return Status::Corruption("collection '" + m.name + "': " + spec.status().message());
+    c.spec = *spec;
+    RELGEO_ASSIGN_OR_RETURN(auto st, store->Get(store::StateKey(m.cid)));
+    uint64_t count = 0;
+    if (!st || !records::DecodeState(*st, &c.version, &count).ok())
+      return Status::Corruption("collection '" + m.name + "' has no state record");
+    c.count = static_cast<int64_t>(count);
+    std::string why;
+    auto idx = LoadIndex(c, &why);
+    if (idx.ok()) {
+      c.index = std::move(*idx);
+      c.index_state = "loaded";
+    } else {
+      RELGEO_RETURN_IF_ERROR(RebuildIndex(c));
+      c.index_state = "rebuilt (" + why + ")";
+    }
+    collections.emplace(m.name, std::move(c));
+  }
+  return Status::OK();
+}
+
+}  // namespace relgeo
