@@ -1,5 +1,7 @@
 #include "fixtures.h"
 
+#include <gtest/gtest.h>
+
 #include <torch/script.h>
 
 #include <Eigen/Dense>
@@ -118,6 +120,32 @@ std::string ModuleBytes(const std::string& forward_body, int64_t input_dim) {
   m.register_attribute("input_dim", c10::IntType::get(), input_dim);
   m.define("def forward(self, x):\n" + forward_body);
   return Save(m);
+}
+
+Matrix FromRows(const std::vector<std::vector<float>>& rows) {
+  std::vector<float> data;
+  for (const auto& r : rows) data.insert(data.end(), r.begin(), r.end());
+  return Matrix(static_cast<int64_t>(rows.size()), rows.empty() ? 0 : static_cast<int64_t>(rows[0].size()), data);
+}
+
+std::shared_ptr<MetricMap> LoadMap(const std::string& bytes, OutputDistance d, int64_t input_dim) {
+  MetricMapOptions o;
+  o.distance = d;
+  o.input_dim = input_dim;
+  auto r = MetricMap::FromBytes(bytes, o);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? *r : nullptr;
+}
+
+void GaussianClusters(int64_t n, int64_t d, uint64_t seed, Matrix* x, std::vector<int64_t>* y) {
+  Matrix centres = RandomMatrix(3, d, seed, 2.0f);
+  Matrix noise = RandomMatrix(n, d, seed + 1, 0.5f);
+  *x = Matrix(n, d);
+  y->assign(static_cast<size_t>(n), 0);
+  for (int64_t i = 0; i < n; ++i) {
+    (*y)[i] = i % 3;
+    for (int64_t c = 0; c < d; ++c) (*x)(i, c) = centres(i % 3, c) + noise(i, c);
+  }
 }
 
 std::string TempDir() {

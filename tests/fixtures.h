@@ -6,12 +6,15 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "relgeo/matrix.h"
 #include "relgeo/metric_map.h"
 
 namespace relgeo::testing {
 
+// A matrix from its rows (all of equal length).
+Matrix FromRows(const std::vector<std::vector<float>>& rows);
 // Random Gaussian matrix with a fixed seed.
 Matrix RandomMatrix(int64_t rows, int64_t cols, uint64_t seed, float scale = 1.0f);
 // A well-conditioned random invertible d x d matrix (identity + small noise).
@@ -34,6 +37,14 @@ std::string CircleMapBytes();
 std::string TwoClassLogitsBytes();
 // A module whose forward returns (n x ...) but the given TorchScript body.
 std::string ModuleBytes(const std::string& forward_body, int64_t input_dim);
+
+// Loads serialized map bytes (EXPECT-fails the test and returns null on error).
+std::shared_ptr<MetricMap> LoadMap(const std::string& bytes, OutputDistance d = OutputDistance::kEuclidean,
+                                   int64_t input_dim = 0);
+
+// n points in d dimensions around 3 random cluster centres (scale 2, noise 0.5);
+// *y the cluster of each row (i % 3).
+void GaussianClusters(int64_t n, int64_t d, uint64_t seed, Matrix* x, std::vector<int64_t>* y);
 
 // Writes bytes to a fresh file under the test temp directory; returns its path.
 std::string WriteTempFile(const std::string& name, const std::string& bytes);

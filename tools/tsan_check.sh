@@ -12,10 +12,10 @@ BUILD=${RELGEO_TSAN_BUILD_DIR:-build-tsan}
 if [ ! -f "$BUILD/build.ninja" ]; then
   cmake -S . -B "$BUILD" -G Ninja -DRELGEO_TSAN=ON -DRELGEO_BUILD_BENCH=OFF -DRELGEO_BUILD_TOOLS=OFF > /dev/null
 fi
-cmake --build "$BUILD" --target relgeo_database_tests relgeo_encoder_fast_tests -j "$(nproc)"
+cmake --build "$BUILD" --target relgeo_database_tests relgeo_encoder_tests -j "$(nproc)"
 OMP_NUM_THREADS=1 TSAN_OPTIONS="halt_on_error=1 exitcode=66" "$BUILD/tests/relgeo_database_tests" \
   --gtest_filter='*Concurrent*:*Upsert*:*CrossModelOnEvery*'
 # Several threads sharing one encoder (native lanes, relu sign split, conv plan).
-OMP_NUM_THREADS=1 TSAN_OPTIONS="halt_on_error=1 exitcode=66" "$BUILD/tests/relgeo_encoder_fast_tests" \
+OMP_NUM_THREADS=1 TSAN_OPTIONS="halt_on_error=1 exitcode=66" "$BUILD/tests/relgeo_encoder_tests" \
   --gtest_filter='*Concurrent*'
 echo "tsan_check: no ThreadSanitizer report"

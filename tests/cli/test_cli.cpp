@@ -182,7 +182,8 @@ TEST_F(CliTest, RegisterIndexSearchRemoveReopen) {
   EXPECT_NE(bad_precision.err.find("fp8"), std::string::npos) << bad_precision.err;
 }
 
-TEST_F(CliTest, HelpEverywhere) {
+// Needs no data: runs whether or not Fashion-MNIST is installed.
+TEST(Cli, HelpEverywhere) {
   for (const char* cmd : {"", "encode", "demo", "index", "search", "model register", "collection create", "info",
                           "train-ae", "eval mrr"}) {
     CmdResult r = Relgeo(std::string(cmd) + " --help");
@@ -191,12 +192,16 @@ TEST_F(CliTest, HelpEverywhere) {
   }
 }
 
-TEST_F(CliTest, ReadmeExampleRunsAndIsTheFileInReadme) {
-  // The README shows tests/readme_example.cpp verbatim.
+TEST(Cli, ReadmeShowsTheExampleVerbatim) {
   const std::string readme = Slurp(RELGEO_SOURCE_DIR "/README.md");
   std::string example = Slurp(RELGEO_SOURCE_DIR "/tests/readme_example.cpp");
   ASSERT_FALSE(example.empty());
   EXPECT_NE(readme.find(example), std::string::npos) << "README's C++ example differs from tests/readme_example.cpp";
+}
+
+// The example trains on nothing itself but reads the two autoencoders trained from
+// Fashion-MNIST in SetUpTestSuite.
+TEST_F(CliTest, ReadmeExampleRuns) {
   CmdResult r = Exec(RELGEO_README_EXAMPLE_PATH, work_ + "/example_db " + work_ + "/ae1 " + work_ + "/ae2");
   ASSERT_EQ(r.rc, 0) << r.err;
   long long found = -1, total = -1;

@@ -1,5 +1,6 @@
-// The core: the relative geodesic encoder (exact values on affine maps, invariance,
-// refinement, the sphere/fisher closed forms, chunking, bad input) and .npy I/O.
+// The relative geodesic encoder (src/encoder): exact values on affine maps,
+// invariance, refinement, the sphere and fisher closed forms, chunking, bad input;
+// and the cosine baseline.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,16 +12,6 @@
 namespace relgeo {
 namespace {
 using namespace relgeo::testing;
-
-std::shared_ptr<MetricMap> LoadMap(const std::string& bytes, OutputDistance d = OutputDistance::kEuclidean,
-                                   int64_t input_dim = 0) {
-  MetricMapOptions o;
-  o.distance = d;
-  o.input_dim = input_dim;
-  auto r = MetricMap::FromBytes(bytes, o);
-  EXPECT_TRUE(r.ok()) << r.status().ToString();
-  return r.ok() ? *r : nullptr;
-}
 
 Matrix EncodeWith(const std::shared_ptr<MetricMap>& map, const Matrix& anchors, const Matrix& z, EncoderOptions o) {
   auto enc = RelativeEncoder::Create(map, anchors, o);
@@ -212,119 +203,6 @@ TEST(RelativeEncoder, BadInputGivesClearStatus) {
   EXPECT_FALSE(RelativeEncoder::Create(map, RandomMatrix(3, d + 2, 1), {}).ok());
   EXPECT_FALSE(RelativeEncoder::Create(nullptr, A, {}).ok());
   EXPECT_FALSE(CosineEncoder::Create(Matrix(0, d)).ok());
-}
-
-TEST(MetricMap, LoadFailuresAreClear) {
-  auto missing = MetricMap::Load(TempDir() + "/does_not_exist.pt");
-  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
-  auto corrupt = MetricMap::Load(WriteTempFile("corrupt.pt", "this is not a zip archive"));
-  EXPECT_EQ(corrupt.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(corrupt.status().message().find("TorchScript"), std::string::npos);
-  // A truncated real module.
-  std::string good = MlpMapBytes(3, 4, 5, 1);
-  EXPECT_FALSE(MetricMap::FromBytes(good.substr(0, good.size() / 2)).ok());
-  EXPECT_FALSE(MetricMap::FromBytes("").ok());
-  // Output not (n x ...): a scalar.
-  auto scalar = MetricMap::FromBytes(ModuleBytes("  return x.sum()\n", 3));
-  EXPECT_FALSE(scalar.ok());
-  // Output with the wrong row count.
-  auto rows = MetricMap::FromBytes(ModuleBytes("  return torch.cat([x, x], 0)\n", 3));
-  EXPECT_FALSE(rows.ok());
-  EXPECT_NE(rows.status().message().find("expected (n x ...)"), std::string::npos);
-  // Not a tensor.
-  EXPECT_FALSE(MetricMap::FromBytes(ModuleBytes("  return [x]\n", 3)).ok());
-  // A module that throws.
-  auto throws = MetricMap::FromBytes(ModuleBytes("  return x.view(-1, 7)\n", 3));
-  EXPECT_FALSE(throws.ok());
-  // Device that this build cannot use.
-  MetricMapOptions o;
-  o.device = "tpu";
-  EXPECT_FALSE(MetricMap::FromBytes(good, o).ok());
-  o.device = "cuda";
-  auto cuda = MetricMap::FromBytes(good, o);
-  if (!cuda.ok()) {
-    EXPECT_EQ(cuda.status().code(), StatusCode::kUnimplemented);
-  }
-  EXPECT_FALSE(ParseOutputDistance("manhattan").ok());
-  EXPECT_FALSE(ParsePathMode("area").ok());
-}
-
-TEST(MetricMap, ThrowingOnlyForSomeInputsIsCaughtAtEncode) {
-  // Accepts the probe (zeros) but fails (a bad reshape) when any input is large.
-  std::string body =
-      "  if bool(torch.any(torch.abs(x) > 5.0)):\n"
-      "    x = x.view(-1, 7)\n"
-      "  return x * 2.0\n";
-  auto map = MetricMap::FromBytes(ModuleBytes(body, 2));
-  ASSERT_TRUE(map.ok()) << map.status().ToString();
-  auto enc = RelativeEncoder::Create(*map, Matrix(1, 2, std::vector<float>{0.f, 0.f}), {});
-  ASSERT_TRUE(enc.ok());
-  auto r = (*enc)->Encode(Matrix(1, 2, std::vector<float>{9.f, 9.f}));
-  EXPECT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("invalid"), std::string::npos) << r.status().message();
-  // Non-finite outputs are reported, not returned.
-  auto nanmap = MetricMap::FromBytes(ModuleBytes("  return torch.log(x)\n", 1));
-  ASSERT_TRUE(nanmap.ok());
-  auto enc2 = RelativeEncoder::Create(*nanmap, Matrix(1, 1, std::vector<float>{1.f}), {});
-  ASSERT_TRUE(enc2.ok());
-  EXPECT_FALSE((*enc2)->Encode(Matrix(1, 1, std::vector<float>{-1.f})).ok());
-}
-
-std::string RawNpy(const std::string& dict, const std::string& payload) {
-  std::string h = dict;
-  size_t total = 10 + h.size() + 1;
-  h += std::string((64 - total % 64) % 64, ' ') + "\n";
-  std::string s = std::string("\x93NUMPY\x01\x00", 8);
-  s += static_cast<char>(h.size() & 0xff);
-  s += static_cast<char>(h.size() >> 8);
-  return s + h + payload;
-}
-
-TEST(Npy, MatrixAndIdsRoundTrip) {
-  Matrix m = RandomMatrix(5, 3, 1);
-  std::string p = TempDir() + "/m.npy";
-  ASSERT_TRUE(WriteNpyMatrix(p, m).ok());
-  auto back = ReadNpyMatrix(p);
-  ASSERT_TRUE(back.ok()) << back.status().ToString();
-  EXPECT_EQ(back->rows(), 5);
-  EXPECT_EQ(back->cols(), 3);
-  EXPECT_EQ(back->storage(), m.storage());
-  std::vector<int64_t> ids = {5, -1, 1LL << 40};
-  ASSERT_TRUE(WriteNpyInt64(TempDir() + "/ids.npy", ids).ok());
-  EXPECT_EQ(*ReadNpyInt64(TempDir() + "/ids.npy"), ids);
-}
-
-TEST(Npy, Float64IsConverted) {
-  double v[4] = {1.5, -2.25, 3.0, 1e10};
-  std::string p = WriteTempFile("f8.npy", RawNpy("{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }",
-                                                 std::string(reinterpret_cast<char*>(v), 32)));
-  auto m = ReadNpyMatrix(p);
-  ASSERT_TRUE(m.ok()) << m.status().ToString();
-  EXPECT_FLOAT_EQ((*m)(0, 1), -2.25f);
-  EXPECT_FLOAT_EQ((*m)(1, 1), 1e10f);
-}
-
-TEST(Npy, RejectsWhatItCannotReadFaithfully) {
-  float v[4] = {1, 2, 3, 4};
-  std::string four(reinterpret_cast<char*>(v), 16);
-  auto expect_error = [](const std::string& path, const std::string& needle) {
-    auto m = ReadNpyMatrix(path);
-    ASSERT_FALSE(m.ok()) << path;
-    EXPECT_NE(m.status().message().find(needle), std::string::npos) << m.status().message();
-  };
-  expect_error(WriteTempFile("fortran.npy", RawNpy("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", four)),
-               "Fortran");
-  expect_error(WriteTempFile("int.npy", RawNpy("{'descr': '<i2', 'fortran_order': False, 'shape': (2, 4), }", four)),
-               "dtype");
-  expect_error(WriteTempFile("trunc.npy", RawNpy("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }", four)),
-               "truncated");
-  expect_error(WriteTempFile("long.npy", RawNpy("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2), }", four)),
-               "longer");
-  expect_error(WriteTempFile("magic.npy", "PK\x03\x04 not numpy"), "magic");
-  expect_error(WriteTempFile("3d.npy", RawNpy("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 2), }", four)),
-               "2-D");
-  expect_error(TempDir() + "/nope.npy", "cannot open");
-  EXPECT_FALSE(ReadNpyInt64(WriteTempFile("fids.npy", RawNpy("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", four))).ok());
 }
 
 }  // namespace

@@ -70,14 +70,6 @@ std::string ConvDecoderBytes(int64_t d, int64_t c, uint64_t seed) {
   return Save(mod);
 }
 
-std::shared_ptr<MetricMap> Load(const std::string& bytes, OutputDistance d = OutputDistance::kEuclidean) {
-  MetricMapOptions o;
-  o.distance = d;
-  auto r = MetricMap::FromBytes(bytes, o);
-  EXPECT_TRUE(r.ok()) << r.status().ToString();
-  return r.ok() ? *r : nullptr;
-}
-
 struct Encoded {
   Matrix reps;
   bool fast = false;
@@ -115,39 +107,39 @@ double MaxScaledDiff(const Matrix& a, const Matrix& b) {
 
 TEST(EncoderFastPath, DetectsAffineFirstLayers) {
   Matrix A = RandomMatrix(5, 6, 1), Z = RandomMatrix(3, 6, 2);
-  EXPECT_TRUE(Encode(Load(LinearMlpBytes(6, 16, 10, 3)), A, Z, {}).fast);                 // F.linear in a submodule
-  EXPECT_TRUE(Encode(Load(MlpMapBytes(6, 16, 10, 4)), A, Z, {}).fast);                    // x @ W.t() + b
-  EXPECT_TRUE(Encode(Load(AffineMapBytes(RandomMatrix(9, 6, 5), RandomMatrix(1, 9, 6).storage())), A, Z, {}).fast);
-  EXPECT_TRUE(Encode(Load(ConvDecoderBytes(6, 8, 7)), A, Z, {}).fast);
+  EXPECT_TRUE(Encode(LoadMap(LinearMlpBytes(6, 16, 10, 3)), A, Z, {}).fast);                 // F.linear in a submodule
+  EXPECT_TRUE(Encode(LoadMap(MlpMapBytes(6, 16, 10, 4)), A, Z, {}).fast);                    // x @ W.t() + b
+  EXPECT_TRUE(Encode(LoadMap(AffineMapBytes(RandomMatrix(9, 6, 5), RandomMatrix(1, 9, 6).storage())), A, Z, {}).fast);
+  EXPECT_TRUE(Encode(LoadMap(ConvDecoderBytes(6, 8, 7)), A, Z, {}).fast);
   // The rest of an MLP runs natively; a conv rest stays in TorchScript.
-  EXPECT_NE(Encode(Load(LinearMlpBytes(6, 16, 10, 3)), A, Z, {}).plan.find("native: relu linear 16->10 sigmoid"),
+  EXPECT_NE(Encode(LoadMap(LinearMlpBytes(6, 16, 10, 3)), A, Z, {}).plan.find("native: relu linear 16->10 sigmoid"),
             std::string::npos);
-  EXPECT_NE(Encode(Load(MlpMapBytes(6, 16, 10, 4)), A, Z, {}).plan.find("native: tanh linear 16->10"), std::string::npos);
-  EXPECT_NE(Encode(Load(ConvDecoderBytes(6, 8, 7)), A, Z, {}).plan.find("native: relu conv_transpose2d 8x7x7->4x14x14"),
+  EXPECT_NE(Encode(LoadMap(MlpMapBytes(6, 16, 10, 4)), A, Z, {}).plan.find("native: tanh linear 16->10"), std::string::npos);
+  EXPECT_NE(Encode(LoadMap(ConvDecoderBytes(6, 8, 7)), A, Z, {}).plan.find("native: relu conv_transpose2d 8x7x7->4x14x14"),
             std::string::npos);
   // An activation the native executor does not know keeps the TorchScript rest.
-  EXPECT_NE(Encode(Load(LinearMlpBytes(6, 16, 10, 3, " * torch.gelu(x.sum(1, keepdim=True) * 0.0 + 1.0)")), A, Z, {})
+  EXPECT_NE(Encode(LoadMap(LinearMlpBytes(6, 16, 10, 3, " * torch.gelu(x.sum(1, keepdim=True) * 0.0 + 1.0)")), A, Z, {})
                 .plan.find("torchscript forward"),
             std::string::npos);
-  EXPECT_NE(Encode(Load(ModuleBytes("  return torch.gelu(torch.matmul(x, torch.ones(6, 4)))\n", 6)), A, Z, {})
+  EXPECT_NE(Encode(LoadMap(ModuleBytes("  return torch.gelu(torch.matmul(x, torch.ones(6, 4)))\n", 6)), A, Z, {})
                 .plan.find("torchscript forward"),
             std::string::npos);
   {
     torch::jit::Module g("Gelu");
     g.register_parameter("W", T(RandomMatrix(8, 6, 9)), false);
     g.define("def forward(self, x):\n  return torch.gelu(torch.linear(x, self.W))\n");
-    EXPECT_NE(Encode(Load(Save(g)), A, Z, {}).plan.find("torchscript rest"), std::string::npos);
+    EXPECT_NE(Encode(LoadMap(Save(g)), A, Z, {}).plan.find("torchscript rest"), std::string::npos);
   }
   EncoderOptions no_native;
   no_native.allow_native_mlp = false;
-  EXPECT_NE(Encode(Load(LinearMlpBytes(6, 16, 10, 3)), A, Z, no_native).plan.find("torchscript rest"), std::string::npos);
+  EXPECT_NE(Encode(LoadMap(LinearMlpBytes(6, 16, 10, 3)), A, Z, no_native).plan.find("torchscript rest"), std::string::npos);
   EncoderOptions off;
   off.allow_affine_fast_path = false;
-  EXPECT_FALSE(Encode(Load(LinearMlpBytes(6, 16, 10, 3)), A, Z, off).fast);
+  EXPECT_FALSE(Encode(LoadMap(LinearMlpBytes(6, 16, 10, 3)), A, Z, off).fast);
   // x used twice: the first op is not the whole story, so the plain forward is used.
-  EXPECT_FALSE(Encode(Load(LinearMlpBytes(6, 16, 10, 3, " + x.sum(1, keepdim=True)")), A, Z, {}).fast);
+  EXPECT_FALSE(Encode(LoadMap(LinearMlpBytes(6, 16, 10, 3, " + x.sum(1, keepdim=True)")), A, Z, {}).fast);
   // A nonlinear first op.
-  EXPECT_FALSE(Encode(Load(ModuleBytes("  return torch.tanh(x) * 2.0\n", 6)), A, Z, {}).fast);
+  EXPECT_FALSE(Encode(LoadMap(ModuleBytes("  return torch.tanh(x) * 2.0\n", 6)), A, Z, {}).fast);
 }
 
 // Calls check(name, distance, mode, options) for every map, output distance, path
@@ -157,7 +149,7 @@ void ForEveryDistanceModeAndSteps(const std::vector<std::pair<std::string, std::
                                   const std::vector<int>& steps, const Check& check) {
   for (const auto& [name, bytes] : maps)
     for (OutputDistance dist : {OutputDistance::kEuclidean, OutputDistance::kSphere, OutputDistance::kFisher}) {
-      auto map = Load(bytes, dist);
+      auto map = LoadMap(bytes, dist);
       for (PathMode mode : {PathMode::kLength, PathMode::kEnergy})
         for (int N : steps) {
           EncoderOptions o;
@@ -181,7 +173,7 @@ TEST(EncoderFastPath, RelgeosOwnAutoencodersRunNatively) {
     to.batch_size = 16;
     auto ae = TrainAutoencoder(images, Matrix(0, 784), to);
     ASSERT_TRUE(ae.ok()) << ae.status().ToString();
-    auto map = Load(ae->decoder_bytes);
+    auto map = LoadMap(ae->decoder_bytes);
     Matrix A = RandomMatrix(9, 8, 122), Z = RandomMatrix(5, 8, 123);
     EncoderOptions o;
     Encoded fast = Encode(map, A, Z, o);
@@ -224,7 +216,7 @@ TEST(EncoderFastPath, EqualsPlainPathForEveryDistanceAndMode) {
 
 TEST(EncoderFastPath, BatchesRespectTheMemoryBudgetAndDoNotChangeResults) {
   const int64_t d = 16, h = 64, m = 50;
-  auto map = Load(LinearMlpBytes(d, h, m, 31));
+  auto map = LoadMap(LinearMlpBytes(d, h, m, 31));
   Matrix A = RandomMatrix(37, d, 32), Z = RandomMatrix(9, d, 33);
   EncoderOptions o;
   o.steps = 12;
@@ -252,7 +244,7 @@ TEST(EncoderFastPath, BatchesRespectTheMemoryBudgetAndDoNotChangeResults) {
 
 TEST(EncoderFastPath, BFloat16IsOptInAndClose) {
   const int64_t d = 32;
-  auto map = Load(LinearMlpBytes(d, 128, 96, 51));
+  auto map = LoadMap(LinearMlpBytes(d, 128, 96, 51));
   Matrix A = RandomMatrix(20, d, 52), Z = RandomMatrix(10, d, 53);
   EncoderOptions o;
   Encoded f32 = Encode(map, A, Z, o);
@@ -270,7 +262,7 @@ TEST(EncoderFastPath, ConcurrentEncodesAgree) {
   // each call with its own OpenMP team and buffers), dense and with the sign split.
   const int64_t d = 16;
   for (const std::string& bytes : {ConvDecoderBytes(d, 8, 61), LinearMlpBytes(d, 64, 40, 63)}) {
-    auto map = Load(bytes);
+    auto map = LoadMap(bytes);
     Matrix A = RandomMatrix(23, d, 62);
     EncoderOptions o;
     o.rows_per_batch = 20;  // many groups per call
@@ -299,7 +291,7 @@ TEST(EncoderFastPath, ErrorsInTheRestOfTheMapAreReported) {
       "  if bool(torch.any(torch.abs(h) > 50.0)):\n"
       "    h = h.view(-1, 7)\n"
       "  return h * 2.0\n");
-  auto map = Load(Save(mod));
+  auto map = LoadMap(Save(mod));
   auto enc = RelativeEncoder::Create(map, Matrix(1, 2, std::vector<float>{0.f, 0.f}), {});
   ASSERT_TRUE(enc.ok()) << enc.status().ToString();
   EXPECT_TRUE((*enc)->affine_fast_path());
@@ -493,14 +485,14 @@ TEST(SignSplit, OnlyWhereItApplies) {
   Matrix A = RandomMatrix(9, d, 111), Z = RandomMatrix(4, d, 112);
   // tanh after the first layer and bfloat16 GEMMs keep the dense product; a transposed
   // convolution after relu takes the conv split.
-  Encoded tanh = Encode(Load(MlpMapBytes(d, 40, 20, 113)), A, Z, {});
+  Encoded tanh = Encode(LoadMap(MlpMapBytes(d, 40, 20, 113)), A, Z, {});
   EXPECT_NE(tanh.plan.find("native"), std::string::npos) << tanh.plan;
   EXPECT_EQ(tanh.plan.find("sign split"), std::string::npos) << tanh.plan;
-  Encoded conv = Encode(Load(ConvDecoderBytes(d, 8, 114)), A, Z, {});
+  Encoded conv = Encode(LoadMap(ConvDecoderBytes(d, 8, 114)), A, Z, {});
   EXPECT_NE(conv.plan.find("relu sign split conv"), std::string::npos) << conv.plan;
   EncoderOptions o;
   o.precision = EncoderPrecision::kBFloat16;
-  Encoded b16 = Encode(Load(LinearMlpBytes(d, 48, 30, 115)), A, Z, o);
+  Encoded b16 = Encode(LoadMap(LinearMlpBytes(d, 48, 30, 115)), A, Z, o);
   if (b16.plan.find("bf16 GEMM") != std::string::npos) EXPECT_EQ(b16.plan.find("sign split"), std::string::npos);
 }
 

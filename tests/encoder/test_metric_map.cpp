@@ -1,0 +1,71 @@
+// Metric maps (src/encoder/metric_map.cpp): load failures and maps that throw.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "fixtures.h"
+#include "relgeo/npy.h"
+#include "relgeo/relative_encoder.h"
+
+namespace relgeo {
+namespace {
+using namespace relgeo::testing;
+
+TEST(MetricMap, LoadFailuresAreClear) {
+  auto missing = MetricMap::Load(TempDir() + "/does_not_exist.pt");
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  auto corrupt = MetricMap::Load(WriteTempFile("corrupt.pt", "this is not a zip archive"));
+  EXPECT_EQ(corrupt.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(corrupt.status().message().find("TorchScript"), std::string::npos);
+  // A truncated real module.
+  std::string good = MlpMapBytes(3, 4, 5, 1);
+  EXPECT_FALSE(MetricMap::FromBytes(good.substr(0, good.size() / 2)).ok());
+  EXPECT_FALSE(MetricMap::FromBytes("").ok());
+  // Output not (n x ...): a scalar.
+  auto scalar = MetricMap::FromBytes(ModuleBytes("  return x.sum()\n", 3));
+  EXPECT_FALSE(scalar.ok());
+  // Output with the wrong row count.
+  auto rows = MetricMap::FromBytes(ModuleBytes("  return torch.cat([x, x], 0)\n", 3));
+  EXPECT_FALSE(rows.ok());
+  EXPECT_NE(rows.status().message().find("expected (n x ...)"), std::string::npos);
+  // Not a tensor.
+  EXPECT_FALSE(MetricMap::FromBytes(ModuleBytes("  return [x]\n", 3)).ok());
+  // A module that throws.
+  auto throws = MetricMap::FromBytes(ModuleBytes("  return x.view(-1, 7)\n", 3));
+  EXPECT_FALSE(throws.ok());
+  // Device that this build cannot use.
+  MetricMapOptions o;
+  o.device = "tpu";
+  EXPECT_FALSE(MetricMap::FromBytes(good, o).ok());
+  o.device = "cuda";
+  auto cuda = MetricMap::FromBytes(good, o);
+  if (!cuda.ok()) {
+    EXPECT_EQ(cuda.status().code(), StatusCode::kUnimplemented);
+  }
+  EXPECT_FALSE(ParseOutputDistance("manhattan").ok());
+  EXPECT_FALSE(ParsePathMode("area").ok());
+}
+
+TEST(MetricMap, ThrowingOnlyForSomeInputsIsCaughtAtEncode) {
+  // Accepts the probe (zeros) but fails (a bad reshape) when any input is large.
+  std::string body =
+      "  if bool(torch.any(torch.abs(x) > 5.0)):\n"
+      "    x = x.view(-1, 7)\n"
+      "  return x * 2.0\n";
+  auto map = MetricMap::FromBytes(ModuleBytes(body, 2));
+  ASSERT_TRUE(map.ok()) << map.status().ToString();
+  auto enc = RelativeEncoder::Create(*map, Matrix(1, 2, std::vector<float>{0.f, 0.f}), {});
+  ASSERT_TRUE(enc.ok());
+  auto r = (*enc)->Encode(Matrix(1, 2, std::vector<float>{9.f, 9.f}));
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("invalid"), std::string::npos) << r.status().message();
+  // Non-finite outputs are reported, not returned.
+  auto nanmap = MetricMap::FromBytes(ModuleBytes("  return torch.log(x)\n", 1));
+  ASSERT_TRUE(nanmap.ok());
+  auto enc2 = RelativeEncoder::Create(*nanmap, Matrix(1, 1, std::vector<float>{1.f}), {});
+  ASSERT_TRUE(enc2.ok());
+  EXPECT_FALSE((*enc2)->Encode(Matrix(1, 1, std::vector<float>{-1.f})).ok());
+}
+
+}  // namespace
+}  // namespace relgeo
