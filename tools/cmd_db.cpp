@@ -111,7 +111,7 @@ void RegisterModel(CLI::App& app) {
   auto a = std::make_shared<ModelArgs>();
   CLI::App* reg = g->add_subcommand("register", "Register a model: its TorchScript metric map is stored in the database");
   reg->footer("Example:\n  relgeo model register --db db --name A --map decoder_a.pt --distance euclidean \\\n"
-              "      --anchors S --anchor-latents anchors_a.npy");
+              "      --anchor-set S --anchor-latents anchors_a.npy");
   reg->add_option("--db", a->db, "Database directory (created if missing)")->required();
   reg->add_option("--name", a->name, "Model name")->required();
   reg->add_option("--map", a->map, "TorchScript metric map f: (n x d) -> (n x ...)")->required()->check(CLI::ExistingFile);
@@ -119,12 +119,12 @@ void RegisterModel(CLI::App& app) {
   reg->add_option("--encoder", a->encoder, "Optional TorchScript encoder (raw input -> latent), stored too")
       ->check(CLI::ExistingFile);
   reg->add_option("--latent-dim", a->latent_dim, "Latent dimension d if the map does not tell");
-  reg->add_option("--anchors", a->anchors, "Anchor set to attach to");
+  reg->add_option("--anchor-set,--anchors", a->anchors, "Anchor set to attach to (--anchors: the older spelling, still accepted)");
   reg->add_option("--anchor-latents", a->anchor_latents, "K x d .npy: this model's latents of the anchor samples, in order")
       ->check(CLI::ExistingFile);
   reg->callback([a] {
     if (a->anchors.empty() != a->anchor_latents.empty())
-      throw CommandError{Status::InvalidArgument("--anchors and --anchor-latents go together")};
+      throw CommandError{Status::InvalidArgument("--anchor-set and --anchor-latents go together")};
     ModelSpec spec;
     spec.name = a->name;
     spec.map_bytes = ReadFileOrDie(a->map, "--map");
@@ -140,10 +140,10 @@ void RegisterModel(CLI::App& app) {
   });
   auto t = std::make_shared<ModelArgs>();
   CLI::App* attach = g->add_subcommand("attach", "Attach (or replace) a model's anchor latents for an anchor set");
-  attach->footer("Example:\n  relgeo model attach --db db --name A --anchors S2 --anchor-latents anchors2_a.npy");
+  attach->footer("Example:\n  relgeo model attach --db db --name A --anchor-set S2 --anchor-latents anchors2_a.npy");
   attach->add_option("--db", t->db, "Database directory")->required();
   attach->add_option("--name", t->name, "Model name")->required();
-  attach->add_option("--anchors", t->anchors, "Anchor set")->required();
+  attach->add_option("--anchor-set,--anchors", t->anchors, "Anchor set (--anchors: the older spelling, still accepted)")->required();
   attach->add_option("--anchor-latents", t->anchor_latents, "K x d .npy")->required()->check(CLI::ExistingFile);
   attach->callback([t] {
     Matrix lat = OrDie(ReadNpyMatrix(t->anchor_latents), "--anchor-latents");
@@ -205,12 +205,12 @@ void RegisterCollection(CLI::App& app) {
   g->require_subcommand(1);
   auto a = std::make_shared<CollArgs>();
   CLI::App* create = g->add_subcommand("create", "Create a collection over an anchor set");
-  create->footer("Examples:\n  relgeo collection create --db db --name C --anchors S\n"
-                 "  relgeo collection create --db db --name C --anchors S --index HNSW32 --steps 8 --mode length\n"
-                 "  relgeo collection create --db db --name C --anchors S --index IVF256,Flat");
+  create->footer("Examples:\n  relgeo collection create --db db --name C --anchor-set S\n"
+                 "  relgeo collection create --db db --name C --anchor-set S --index HNSW32 --steps 8 --mode length\n"
+                 "  relgeo collection create --db db --name C --anchor-set S --index IVF256,Flat");
   create->add_option("--db", a->db, "Database directory (created if missing)")->required();
   create->add_option("--name", a->name, "Collection name")->required();
-  create->add_option("--anchors", a->anchors, "Anchor set")->required();
+  create->add_option("--anchor-set,--anchors", a->anchors, "Anchor set (--anchors: the older spelling, still accepted)")->required();
   create->add_option("--index", a->index, "Flat | HNSW<M> | IVF<nlist>[,Flat|SQ8|PQ<m>]")->capture_default_str();
   create->add_option("--steps", a->steps, "Straight-line steps N")->capture_default_str();
   create->add_option("--mode", a->mode, "length | energy")->capture_default_str();

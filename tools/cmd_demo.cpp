@@ -120,7 +120,7 @@ void RunDemo(DemoArgs a) {
   Matrix pa = OrDie(EncodeImages(dir_a + "/encoder.pt", val_px)), pb = OrDie(EncodeImages(dir_b + "/encoder.pt", val_px));
 
   // ---- anchors: K validation images, encoded by both models in the same order
-  std::vector<int64_t> anchor_rows = OrDie(SelectAnchors(pa, a.anchors, AnchorSelection::kUniform, a.seed), "--anchors");
+  std::vector<int64_t> anchor_rows = OrDie(SelectAnchors(pa, a.anchors, AnchorSelection::kUniform, a.seed), "--anchor-count");
   Matrix anchors_a = GatherRows(pa, anchor_rows), anchors_b = GatherRows(pb, anchor_rows);
   std::vector<int64_t> anchor_ids;
   for (int64_t r : anchor_rows) anchor_ids.push_back(val.indices[r]);
@@ -289,7 +289,7 @@ void RegisterDemo(CLI::App& app) {
   c->add_option("--arch", a->arch, "Autoencoder: mlp | conv (the paper's Table 6)")->capture_default_str();
   c->add_option("--epochs", a->epochs, "Training epochs per autoencoder")->capture_default_str();
   c->add_option("--items", a->items, "Test images indexed and queried (<= 10000)")->capture_default_str();
-  c->add_option("--anchors", a->anchors, "Anchors (drawn uniformly from the validation split)")->capture_default_str();
+  c->add_option("--anchor-count,--anchors", a->anchors, "Anchors K, drawn uniformly from the validation split (--anchors: the older spelling, still accepted)")->capture_default_str();
   c->add_option("--steps", a->steps, "Straight-line steps N")->capture_default_str();
   c->add_option("--sweep-items", a->sweep_items, "Images used for the MRR sweep and stitching")->capture_default_str();
   c->add_option("--seed-a", a->seed_a, "Seed of model A")->capture_default_str();

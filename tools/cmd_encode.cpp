@@ -17,11 +17,11 @@ struct EncodeArgs {
 };
 
 void RunEncode(const EncodeArgs& a) {
-  Matrix anchors = OrDie(ReadNpyMatrix(a.anchors), "--anchors");
+  Matrix anchors = OrDie(ReadNpyMatrix(a.anchors), "--anchor-latents");
   Matrix latents = OrDie(ReadNpyMatrix(a.latents), "--latents");
   Matrix reps;
   if (a.method == "cosine") {
-    CosineEncoder enc = OrDie(CosineEncoder::Create(anchors), "--anchors");
+    CosineEncoder enc = OrDie(CosineEncoder::Create(anchors), "--anchor-latents");
     reps = OrDie(enc.Encode(latents), "--latents");
   } else if (a.method == "relgeo") {
     if (a.map.empty()) throw CommandError{Status::InvalidArgument("--map is required with --method relgeo")};
@@ -38,7 +38,7 @@ void RunEncode(const EncodeArgs& a) {
       throw CommandError{Status::InvalidArgument("unknown --precision '" + a.precision + "' (expected fp32 or bf16)")};
     eo.allow_affine_fast_path = !a.plain;
     eo.allow_relu_sign_split = !a.no_sign_split;
-    auto enc = OrDie(RelativeEncoder::Create(map, anchors, eo), "--anchors");
+    auto enc = OrDie(RelativeEncoder::Create(map, anchors, eo), "creating the encoder");
     if (a.show_plan) std::fprintf(stderr, "execution plan: %s\n", enc->execution_plan().c_str());
     reps = Matrix(latents.rows(), anchors.rows());
     OrDie(CheckLatents(latents, anchors.cols(), "latents"), "--latents");
@@ -64,10 +64,10 @@ void RegisterEncode(CLI::App& app) {
   auto a = std::make_shared<EncodeArgs>();
   CLI::App* c = app.add_subcommand("encode", "Encode latents into relative representations");
   c->footer(
-      "Example:\n  relgeo encode --map decoder.pt --anchors anchors.npy --latents z.npy --out r.npy --steps 8\n"
-      "  relgeo encode --method cosine --anchors anchors.npy --latents z.npy --out r_cos.npy");
+      "Example:\n  relgeo encode --map decoder.pt --anchor-latents anchors.npy --latents z.npy --out r.npy --steps 8\n"
+      "  relgeo encode --method cosine --anchor-latents anchors.npy --latents z.npy --out r_cos.npy");
   c->add_option("--map", a->map, "TorchScript metric map (decoder or head), input (n x d)")->check(CLI::ExistingFile);
-  c->add_option("--anchors", a->anchors, "Anchor latents, K x d .npy (same model as --latents)")->required()->check(CLI::ExistingFile);
+  c->add_option("--anchor-latents,--anchors", a->anchors, "Anchor latents, K x d .npy (same model as --latents) (--anchors: the older spelling, still accepted)")->required()->check(CLI::ExistingFile);
   c->add_option("--latents", a->latents, "Latents to encode, n x d .npy")->required()->check(CLI::ExistingFile);
   c->add_option("--out", a->out, "Output .npy (n x K float32)")->required();
   c->add_option("--steps", a->steps, "Straight-line steps N")->capture_default_str();

@@ -115,7 +115,7 @@ void RunGeodesic(const GeoArgs& a) {
     const int64_t rows = static_cast<int64_t>(data.size()) / z.cols(), cols = z.cols();
     z = Matrix(rows, cols, std::move(data));
   }
-  if (a.count < 2) throw CommandError{Status::InvalidArgument("--count must be >= 2")};
+  if (a.count < 2) throw CommandError{Status::InvalidArgument("--limit must be >= 2")};
   const int64_t n = std::min(a.count, z.rows());
   if (n < 2) throw CommandError{Status::InvalidArgument("--latents has fewer than 2 rows")};
   OrDie(CheckLatents(z, 0, "latents"), "--latents");
@@ -203,20 +203,20 @@ void RegisterGeodesic(CLI::App& app) {
   CLI::App* c = EvalGroup(app)->add_subcommand(
       "geodesic", "Straight-line vs optimised geodesic energies over all pairs (Spearman / Pearson)");
   c->footer(
-      "Optimises the discrete curve between every pair of the first --count latents (fixed end points,\n"
+      "Optimises the discrete curve between every pair of the first --limit latents (fixed end points,\n"
       "Adam through the metric map, starting from the straight line) and compares its energy with the\n"
       "straight line's. The sweep repeats this for each N on the first --sweep-count rows.\n"
       "Examples:\n"
       "  relgeo eval geodesic --map decoder.pt --latents z_test.npy --labels labels_test.npy --per-class 10 \\\n"
-      "      --count 100 --steps 8 --image fig2.png\n"
-      "  relgeo eval geodesic --map head.pt --distance sphere --latents z.npy --count 50 --json");
+      "      --limit 100 --steps 8 --image fig2.png\n"
+      "  relgeo eval geodesic --map head.pt --distance sphere --latents z.npy --limit 50 --json");
   c->add_option("--map", a->map, "TorchScript metric map (decoder or head)")->required()->check(CLI::ExistingFile);
-  c->add_option("--latents", a->latents, "Latents, n x d .npy (the first --count rows are used)")
+  c->add_option("--latents", a->latents, "Latents, n x d .npy (the first --limit rows are used)")
       ->required()
       ->check(CLI::ExistingFile);
-  c->add_option("--count", a->count, "Number of rows (all count*(count-1)/2 pairs)")->capture_default_str();
+  c->add_option("--limit,--count", a->count, "Use the first N rows, all N(N-1)/2 pairs (--count: the older spelling, still accepted)")->capture_default_str();
   c->add_option("--labels", a->labels, "Labels of --latents (.npy int), for --per-class")->check(CLI::ExistingFile);
-  c->add_option("--per-class", a->per_class, "Use the first N rows of every class, sorted by label (then --count)")
+  c->add_option("--per-class", a->per_class, "Use the first N rows of every class, sorted by label (then --limit)")
       ->capture_default_str();
   c->add_option("--steps", a->steps, "Curve segments N")->capture_default_str();
   c->add_option("--distance", a->distance, "euclidean | sphere | fisher")->capture_default_str();

@@ -36,10 +36,10 @@ std::vector<int64_t> ParseCounts(const std::string& s) {
       if (used != item.size() || v < 1) throw std::invalid_argument(item);
       out.push_back(v);
     } catch (const std::exception&) {
-      throw CommandError{Status::InvalidArgument("--anchors: '" + item + "' is not a positive integer")};
+      throw CommandError{Status::InvalidArgument("--anchor-counts: '" + item + "' is not a positive integer")};
     }
   }
-  if (out.empty()) throw CommandError{Status::InvalidArgument("--anchors: no anchor counts given")};
+  if (out.empty()) throw CommandError{Status::InvalidArgument("--anchor-counts: no anchor counts given")};
   return out;
 }
 
@@ -145,8 +145,8 @@ void RegisterEvalMrr(CLI::App& app) {
       "Examples:\n"
       "  relgeo eval mrr --a-map conv1/decoder.pt --a-latents conv1/z_test.npy --b-map conv2/decoder.pt \\\n"
       "      --b-latents conv2/z_test.npy --a-pool conv1/z_val.npy --b-pool conv2/z_val.npy \\\n"
-      "      --anchors 5,10,50 --draws 5 --methods relgeo,cosine,linear,orthogonal,absolute --csv mrr.csv --plot mrr.png\n"
-      "  relgeo eval mrr --a-latents za.npy --b-latents zb.npy --methods cosine,linear --anchors 10 --draws 3");
+      "      --anchor-counts 5,10,50 --draws 5 --methods relgeo,cosine,linear,orthogonal,absolute --csv mrr.csv --plot mrr.png\n"
+      "  relgeo eval mrr --a-latents za.npy --b-latents zb.npy --methods cosine,linear --anchor-counts 10 --draws 3");
   c->add_option("--a-map", a->a_map, "Model A's metric map (TorchScript decoder)")->check(CLI::ExistingFile);
   c->add_option("--a-latents", a->a_latents, "Model A's latents of the evaluated samples (n x d_a .npy)")
       ->required()->check(CLI::ExistingFile);
@@ -155,7 +155,7 @@ void RegisterEvalMrr(CLI::App& app) {
       ->required()->check(CLI::ExistingFile);
   c->add_option("--a-pool", a->a_pool, "Model A's anchor pool (m x d_a .npy)")->check(CLI::ExistingFile);
   c->add_option("--b-pool", a->b_pool, "Model B's anchor pool, rows matching --a-pool")->check(CLI::ExistingFile);
-  c->add_option("--anchors", a->anchors, "Comma-separated anchor counts")->capture_default_str();
+  c->add_option("--anchor-counts,--anchors", a->anchors, "Comma-separated anchor counts (--anchors: the older spelling, still accepted)")->capture_default_str();
   c->add_option("--draws", a->draws, "Random anchor draws per count")->capture_default_str();
   c->add_option("--methods", a->methods, "Comma-separated: relgeo,cosine,linear,orthogonal,absolute")
       ->capture_default_str();

@@ -127,7 +127,7 @@ void RunClassify(const ClassifyArgs& a) {
   Matrix test_a = a.a_test.empty() ? Matrix() : OrDie(ReadNpyMatrix(a.a_test), "--a-test");
   std::vector<int64_t> ltr = ReadLabels(a.train_labels, a.train_limit, "--train-labels");
   std::vector<int64_t> lte = ReadLabels(a.test_labels, 0, "--test-labels");
-  std::vector<int64_t> rows = OrDie(SelectAnchors(pa, a.anchors, AnchorSelection::kUniform, a.seed), "--anchors");
+  std::vector<int64_t> rows = OrDie(SelectAnchors(pa, a.anchors, AnchorSelection::kUniform, a.seed), "--anchor-count");
   Matrix anchors_a = GatherRows(pa, rows), anchors_b = GatherRows(pb, rows);
 
   nlohmann::json out;
@@ -230,13 +230,13 @@ void RegisterStitch(CLI::App& app) {
   auto ae = std::make_shared<AeArgs>();
   CLI::App* c = g->add_subcommand("ae", "Autoencoder stitching: decode model A's latents with model B's decoder");
   c->footer(
-      "Matches every sample of A to its most similar sample of B by relative representations from --anchors\n"
+      "Matches every sample of A to its most similar sample of B by relative representations from --anchor-count\n"
       "random anchors, fits a linear map on the matched pairs and reconstructs D_B(T z_A). Columns: none\n"
       "(D_B(z_A)), anchors_linear (T fitted on the anchors only), cosine, relgeo. MSE is per pixel.\n"
       "Example:\n"
       "  relgeo stitch images --split test --out x_test.npy\n"
       "  relgeo stitch ae --a-map conv0/decoder.pt --a-latents conv0/z_test.npy --b-map conv1/decoder.pt \\\n"
-      "      --b-latents conv1/z_test.npy --images x_test.npy --anchors 5 --seed 0 --image grid.png --json");
+      "      --b-latents conv1/z_test.npy --images x_test.npy --anchor-count 5 --seed 0 --image grid.png --json");
   c->add_option("--a-map", ae->a_map, "Model A's decoder (TorchScript)")->required()->check(CLI::ExistingFile);
   c->add_option("--a-latents", ae->a_latents, "Model A's latents, n x d_A .npy")->required()->check(CLI::ExistingFile);
   c->add_option("--b-map", ae->b_map, "Model B's decoder (TorchScript)")->required()->check(CLI::ExistingFile);
@@ -244,10 +244,10 @@ void RegisterStitch(CLI::App& app) {
   c->add_option("--images", ae->images, "The original images, n x p .npy (flattened, values as the decoders output)")
       ->required()
       ->check(CLI::ExistingFile);
-  c->add_option("--anchors", ae->anchors, "Anchors (drawn uniformly from the rows)")->capture_default_str();
+  c->add_option("--anchor-count,--anchors", ae->anchors, "Anchors K, drawn uniformly from the rows (--anchors: the older spelling, still accepted)")->capture_default_str();
   c->add_option("--seed", ae->seed, "Anchor draw seed")->capture_default_str();
   c->add_option("--steps", ae->steps, "relgeo straight-line steps")->capture_default_str();
-  c->add_option("--count", ae->count, "Use only the first N rows (0 = all)")->capture_default_str();
+  c->add_option("--limit,--count", ae->count, "Use only the first N rows, 0 = all (--count: the older spelling, still accepted)")->capture_default_str();
   c->add_option("--image", ae->image, "Write the image grid (PNG)");
   c->add_option("--image-shape", ae->shape, "HxW of one image (default: square)");
   c->add_option("--grid-rows", ae->grid_rows, "Samples shown in the grid")->capture_default_str();
@@ -257,7 +257,7 @@ void RegisterStitch(CLI::App& app) {
   auto cl = std::make_shared<ClassifyArgs>();
   CLI::App* k = g->add_subcommand("classify", "Classification stitching: heads trained on A's relative reps, tested on B's");
   k->footer(
-      "Anchors: --anchors rows drawn uniformly (seeded) from the pools, whose rows are the same samples\n"
+      "Anchors: --anchor-count rows drawn uniformly (seeded) from the pools, whose rows are the same samples\n"
       "in both models (e.g. the validation split). For each method, --heads heads (LayerNorm -> Linear(K,K)\n"
       "+ Tanh -> InstanceNorm -> Linear(K,classes); Adam, batch 32) are trained on A's representations of\n"
       "--a-train and tested on B's representations of --b-test; accuracies are averaged. With --a-test\n"
@@ -266,7 +266,7 @@ void RegisterStitch(CLI::App& app) {
       "Example (metric maps: decoders, or heads from 'relgeo heads train'):\n"
       "  relgeo stitch classify --a-map ha.pt --b-map hb.pt --distance euclidean \\\n"
       "      --a-pool a/z_val.npy --b-pool b/z_val.npy --a-train a/z_train.npy --train-labels y_train.npy \\\n"
-      "      --a-test a/z_test.npy --b-test b/z_test.npy --test-labels a/labels_test.npy --anchors 100 --json");
+      "      --a-test a/z_test.npy --b-test b/z_test.npy --test-labels a/labels_test.npy --anchor-count 100 --json");
   k->add_option("--a-map", cl->a_map, "Model A's metric map (for relgeo)")->check(CLI::ExistingFile);
   k->add_option("--b-map", cl->b_map, "Model B's metric map (for relgeo)")->check(CLI::ExistingFile);
   k->add_option("--distance", cl->distance, "Output distance of both maps: euclidean | sphere | fisher")
@@ -279,7 +279,7 @@ void RegisterStitch(CLI::App& app) {
   k->add_option("--b-test", cl->b_test, "B's test latents, .npy")->required()->check(CLI::ExistingFile);
   k->add_option("--test-labels", cl->test_labels, "Test labels, .npy int")->required()->check(CLI::ExistingFile);
   k->add_option("--methods", cl->methods, "Comma list: relgeo, cosine")->capture_default_str();
-  k->add_option("--anchors", cl->anchors, "Anchors K")->capture_default_str();
+  k->add_option("--anchor-count,--anchors", cl->anchors, "Anchors K (--anchors: the older spelling, still accepted)")->capture_default_str();
   k->add_option("--steps", cl->steps, "relgeo straight-line steps")->capture_default_str();
   k->add_option("--heads", cl->heads, "Heads averaged")->capture_default_str();
   k->add_option("--epochs", cl->epochs, "Epochs per head")->capture_default_str();

@@ -101,11 +101,11 @@ void RegisterTrain(CLI::App& app) {
       "Writes DIR/encoder.pt, DIR/decoder.pt (TorchScript; the decoder is a metric map), DIR/z_test.npy,\n"
       "DIR/z_val.npy (latents), DIR/labels_{test,val}.npy, DIR/index_{test,val}.npy and DIR/train.json.\n"
       "Examples:\n"
-      "  relgeo train-ae --arch conv --latent 128 --seed 1 --epochs 5 --out runs/conv1\n"
-      "  relgeo train-ae --arch mlp --latent 128 --seed 3 --epochs 5 --out runs/mlp3\n"
+      "  relgeo train-ae --arch conv --latent-dim 128 --seed 1 --epochs 5 --out runs/conv1\n"
+      "  relgeo train-ae --arch mlp --latent-dim 128 --seed 3 --epochs 5 --out runs/mlp3\n"
       "  relgeo train-ae --arch conv --epochs 1 --train-limit 2000 --eval-limit 500 --out /tmp/smoke");
   c->add_option("--arch", a->arch, "conv (the paper's Table 6) | mlp")->capture_default_str();
-  c->add_option("--latent", a->latent, "Latent dimension d")->capture_default_str();
+  c->add_option("--latent-dim,--latent", a->latent, "Latent dimension d (--latent: the older spelling, still accepted)")->capture_default_str();
   c->add_option("--seed", a->seed, "Seed for initialisation and data order")->capture_default_str();
   c->add_option("--epochs", a->epochs, "Training epochs")->capture_default_str();
   c->add_option("--batch", a->batch, "Batch size")->capture_default_str();

@@ -12,13 +12,13 @@ fi
 OUT=$(mktemp -d /tmp/relgeo_eval_smoke.XXXXXX)
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$OUT"' EXIT
 for s in 1 2; do
-  "$RELGEO" -q train-ae --arch conv --latent 32 --seed $s --epochs 1 --train-limit 2000 --eval-limit 400 \
+  "$RELGEO" -q train-ae --arch conv --latent-dim 32 --seed $s --epochs 1 --train-limit 2000 --eval-limit 400 \
       --out "$OUT/conv$s"
 done
 "$RELGEO" -q eval mrr --a-map "$OUT/conv1/decoder.pt" --a-latents "$OUT/conv1/z_test.npy" \
     --b-map "$OUT/conv2/decoder.pt" --b-latents "$OUT/conv2/z_test.npy" \
     --a-pool "$OUT/conv1/z_val.npy" --b-pool "$OUT/conv2/z_val.npy" --limit 200 \
-    --anchors 5,10,20 --draws 2 --steps 4 --methods relgeo,cosine,linear,orthogonal,absolute \
+    --anchor-counts 5,10,20 --draws 2 --steps 4 --methods relgeo,cosine,linear,orthogonal,absolute \
     --csv "$OUT/mrr.csv" --plot "$OUT/mrr.png" --json > "$OUT/summary.json"
 rows=$(($(wc -l < "$OUT/mrr.csv") - 1))
 [ "$rows" -eq 30 ] || { echo "eval_smoke: expected 30 CSV rows, got $rows" >&2; exit 1; }

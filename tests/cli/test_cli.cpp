@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -50,7 +51,7 @@ class CliTest : public ::testing::Test {
     fs::create_directories(work_);
     if (!fs::exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")) return;
     for (int seed : {1, 2}) {
-      CmdResult r = Relgeo("train-ae --arch mlp --latent 16 --epochs 2 --train-limit 2000 --eval-limit 300 --seed " +
+      CmdResult r = Relgeo("train-ae --arch mlp --latent-dim 16 --epochs 2 --train-limit 2000 --eval-limit 300 --seed " +
                      std::to_string(seed) + " --out " + work_ + "/ae" + std::to_string(seed));
       ASSERT_EQ(r.rc, 0) << r.err;
     }
@@ -84,10 +85,10 @@ TEST_F(CliTest, RegisterIndexSearchRemoveReopen) {
   ASSERT_EQ(Relgeo("anchors create --db " + db + " --name S --ids " + work_ + "/anchor_ids.npy").rc, 0);
   for (auto [name, seed] : {std::pair{"A", 1}, std::pair{"B", 2}}) {
     CmdResult r = Relgeo(std::string("model register --db ") + db + " --name " + name + " --map " + Ae(seed, "decoder.pt") +
-                   " --encoder " + Ae(seed, "encoder.pt") + " --anchors S --anchor-latents " + Ae(seed, "anchors.npy"));
+                   " --encoder " + Ae(seed, "encoder.pt") + " --anchor-set S --anchor-latents " + Ae(seed, "anchors.npy"));
     ASSERT_EQ(r.rc, 0) << r.err;
   }
-  ASSERT_EQ(Relgeo("collection create --db " + db + " --name C --anchors S --index Flat --steps 6").rc, 0);
+  ASSERT_EQ(Relgeo("collection create --db " + db + " --name C --anchor-set S --index Flat --steps 6").rc, 0);
   CmdResult idx = Relgeo("index --db " + db + " --collection C --model A --latents " + Ae(1, "z_test.npy"));
   ASSERT_EQ(idx.rc, 0) << idx.err;
   json info = Info(db);
@@ -154,7 +155,7 @@ TEST_F(CliTest, RegisterIndexSearchRemoveReopen) {
   EXPECT_EQ(Info(db)["collections"][0]["items"], 290);
 
   // encode: relgeo and cosine through the tool, shapes and values.
-  CmdResult enc = Relgeo("encode --map " + Ae(1, "decoder.pt") + " --anchors " + Ae(1, "anchors.npy") + " --latents " +
+  CmdResult enc = Relgeo("encode --map " + Ae(1, "decoder.pt") + " --anchor-latents " + Ae(1, "anchors.npy") + " --latents " +
                    Ae(1, "z_test.npy") + " --out " + work_ + "/r.npy --steps 6");
   ASSERT_EQ(enc.rc, 0) << enc.err;
   Matrix r = *ReadNpyMatrix(work_ + "/r.npy");
@@ -163,7 +164,7 @@ TEST_F(CliTest, RegisterIndexSearchRemoveReopen) {
   for (float v : r.storage()) EXPECT_GE(v, 0.0f);
   // The trained MLP decoder takes the fast path with the sign split; --plain and
   // --no-sign-split give the same values; a bad --precision is a usage error.
-  const std::string base = "encode --map " + Ae(1, "decoder.pt") + " --anchors " + Ae(1, "anchors.npy") +
+  const std::string base = "encode --map " + Ae(1, "decoder.pt") + " --anchor-latents " + Ae(1, "anchors.npy") +
                            " --latents " + Ae(1, "z_test.npy") + " --steps 6 --show-plan --out " + work_;
   CmdResult fast = Relgeo(base + "/r_fast.npy");
   ASSERT_EQ(fast.rc, 0) << fast.err;
@@ -208,6 +209,49 @@ TEST_F(CliTest, ReadmeExampleRuns) {
   ASSERT_EQ(std::sscanf(r.out.c_str(), "top-10 cross-model hits: %lld of %lld", &found, &total), 2) << r.out;
   EXPECT_EQ(total, 300);
   EXPECT_GT(found, 100);
+}
+
+// Every anchor flag has one meaning (--anchor-set NAME, --anchor-latents FILE,
+// --anchor-count N, --anchor-counts LIST); the old --anchors spelling still works
+// as a second name of each, and --help shows it only in that role. Needs no data.
+TEST(Cli, AnchorFlagsHaveOneMeaningAndTheOldSpellingStillWorks) {
+  const std::string t = testing::TempDir() + "/grammar";
+  fs::create_directories(t);
+  const std::string map = testing::WriteTempFile("grammar_map.pt", testing::MlpMapBytes(4, 8, 6, 1));
+  ASSERT_TRUE(WriteNpyMatrix(t + "/a.npy", testing::RandomMatrix(5, 4, 2)).ok());
+  ASSERT_TRUE(WriteNpyMatrix(t + "/z.npy", testing::RandomMatrix(7, 4, 3)).ok());
+  const std::string enc = "encode --map " + map + " --latents " + t + "/z.npy --steps 4 --out ";
+  CmdResult now = Relgeo(enc + t + "/r_new.npy --anchor-latents " + t + "/a.npy");
+  CmdResult old = Relgeo(enc + t + "/r_old.npy --anchors " + t + "/a.npy");
+  ASSERT_EQ(now.rc, 0) << now.err;
+  ASSERT_EQ(old.rc, 0) << old.err;
+  EXPECT_EQ(Slurp(t + "/r_new.npy"), Slurp(t + "/r_old.npy"));
+
+  const std::string db = " --db " + t + "/db";
+  ASSERT_EQ(Relgeo("anchors create" + db + " --name S --count 5").rc, 0);
+  CmdResult reg_new = Relgeo("model register" + db + " --name A --map " + map + " --anchor-set S --anchor-latents " + t + "/a.npy");
+  CmdResult reg_old = Relgeo("model register" + db + " --name B --map " + map + " --anchors S --anchor-latents " + t + "/a.npy");
+  EXPECT_EQ(reg_new.rc, 0) << reg_new.err;
+  EXPECT_EQ(reg_old.rc, 0) << reg_old.err;
+  EXPECT_EQ(Relgeo("collection create" + db + " --name C --anchor-set S").rc, 0);
+  EXPECT_EQ(Relgeo("collection create" + db + " --name D --anchors S").rc, 0);
+
+  for (const char* cmd : {"encode", "demo", "eval mrr", "stitch ae", "stitch classify", "model register", "model attach",
+                          "collection create", "eval geodesic", "train-ae"}) {
+    const std::string help = Relgeo(std::string(cmd) + " --help").out;
+    ASSERT_NE(help.find("Usage"), std::string::npos) << cmd;
+    for (const char* old_name : {"--anchors", "--count", "--latent"}) {
+      for (size_t at = help.find(old_name); at != std::string::npos; at = help.find(old_name, at + 1)) {
+        const char after = at + std::strlen(old_name) < help.size() ? help[at + std::strlen(old_name)] : ' ';
+        if (after == '-' || std::isalnum(static_cast<unsigned char>(after))) continue;  // --latent-dim, --counts
+        if (std::string(cmd) == "model register" && std::string(old_name) == "--count") continue;
+        // Allowed: "--new,--old" (the option's second name) and "(--old: the older spelling ...".
+        const bool alias = at > 0 && help[at - 1] == ',';
+        const bool note = at > 0 && help[at - 1] == '(' && after == ':';
+        EXPECT_TRUE(alias || note) << cmd << ": " << old_name << " appears other than as an alias:\n" << help;
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -44,9 +44,9 @@ TEST(DatabaseCli, RegisterIndexSearchJsonRemoveInfoAndErrors) {
   std::string out, err;
   const std::string db = " --db " + dir;
   ASSERT_EQ(RunTool("-q anchors create" + db + " --name S --count " + std::to_string(s.K), &out, &err), 0) << err;
-  ASSERT_EQ(RunTool("-q model register" + db + " --name A --map " + a_map + " --anchors S --anchor-latents " + t + "/cli_aa.npy", &out, &err), 0) << err;
-  ASSERT_EQ(RunTool("-q model register" + db + " --name B --map " + b_map + " --anchors S --anchor-latents " + t + "/cli_ab.npy", &out, &err), 0) << err;
-  ASSERT_EQ(RunTool("-q collection create" + db + " --name C --anchors S --index HNSW16 --steps 6", &out, &err), 0) << err;
+  ASSERT_EQ(RunTool("-q model register" + db + " --name A --map " + a_map + " --anchor-set S --anchor-latents " + t + "/cli_aa.npy", &out, &err), 0) << err;
+  ASSERT_EQ(RunTool("-q model register" + db + " --name B --map " + b_map + " --anchor-set S --anchor-latents " + t + "/cli_ab.npy", &out, &err), 0) << err;
+  ASSERT_EQ(RunTool("-q collection create" + db + " --name C --anchor-set S --index HNSW16 --steps 6", &out, &err), 0) << err;
   ASSERT_EQ(RunTool("-q index" + db + " --collection C --model A --latents " + t + "/cli_za.npy --ids " + t + "/cli_ids.npy", &out, &err), 0) << err;
   ASSERT_EQ(RunTool("search" + db + " --collection C --model B --latents " + t + "/cli_zb.npy --k 3 --json", &out, &err), 0) << err;
   // {"results": [{"ids": [...], "scores": [...]}, ...]}: one entry per query row, best first.
@@ -63,7 +63,7 @@ TEST(DatabaseCli, RegisterIndexSearchJsonRemoveInfoAndErrors) {
   // Errors: unknown names exit 3, bad input 2, a directory held open 1 — one line each.
   EXPECT_EQ(RunTool("search" + db + " --collection X --model B --latents " + t + "/cli_zb.npy", &out, &err), 3);
   EXPECT_NE(err.find("no collection named 'X'"), std::string::npos) << err;
-  EXPECT_EQ(RunTool("model register" + db + " --name Z --map " + a_map + " --anchors S --anchor-latents " + t + "/cli_za.npy", &out, &err), 2);
+  EXPECT_EQ(RunTool("model register" + db + " --name Z --map " + a_map + " --anchor-set S --anchor-latents " + t + "/cli_za.npy", &out, &err), 2);
   EXPECT_NE(err.find("anchor latents have 200 rows"), std::string::npos) << err;
   EXPECT_EQ(RunTool("model register" + db + " --name Z --map " + t + "/cli_za.npy", &out, &err), 2);
   EXPECT_NE(err.find("fails to load"), std::string::npos) << err;
