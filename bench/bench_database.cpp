@@ -10,12 +10,11 @@
 //                               overhead (normalisation, locking, id mapping, copies).
 //  BM_SearchLatents/<batch>     Search from latents (encoding included), Flat, 100k.
 //
-// Run: build-db/bench/bench_database --benchmark_counters_tabular=true
+// Run: build/bench/bench_database --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVFFlat.h>
-#include <torch/script.h>
 
 #include <chrono>
 #include <cmath>
@@ -24,51 +23,29 @@
 #include <random>
 #include <sstream>
 
+#include <unistd.h>
+
+#include "fixtures.h"
 #include "relgeo/database.h"
 #include "relgeo/threads.h"
 
 namespace {
 
 using namespace relgeo;
+using relgeo::testing::MlpMapBytes;
+using relgeo::testing::RandomMatrix;
 constexpr int64_t kItems = 100000, kK = 256, kD = 16;
-
-Matrix Random(int64_t rows, int64_t cols, uint64_t seed, float scale = 1.0f) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> g(0.0f, scale);
-  Matrix m(rows, cols);
-  for (int64_t i = 0; i < m.size(); ++i) m.data()[i] = g(rng);
-  return m;
-}
 
 // Clustered vectors (1000 centres): closer to real representations than iid noise.
 Matrix Clustered(int64_t rows, uint64_t seed) {
-  static const Matrix centres = Random(1000, kK, 99);
-  Matrix x = Random(rows, kK, seed, 0.8f);
+  static const Matrix centres = RandomMatrix(1000, kK, 99);
+  Matrix x = RandomMatrix(rows, kK, seed, 0.8f);
   std::mt19937_64 rng(seed + 1);
   for (int64_t i = 0; i < rows; ++i) {
     const int64_t c = rng() % 1000;
     for (int64_t j = 0; j < kK; ++j) x(i, j) += centres(c, j);
   }
   return x;
-}
-
-// f(z) = W2 tanh(W1 z + b1) + b2: d -> hidden -> m.
-std::string MlpBytes(int64_t d, int64_t hidden, int64_t m, uint64_t seed) {
-  auto T = [](const Matrix& x) {
-    return torch::from_blob(const_cast<float*>(x.data()), {x.rows(), x.cols()}, torch::kFloat32).clone();
-  };
-  torch::jit::Module mod("Mlp");
-  mod.register_parameter("W1", T(Random(hidden, d, seed, 1.5f / std::sqrt(float(d)))), false);
-  mod.register_parameter("b1", T(Random(1, hidden, seed + 1, 0.3f)).view({hidden}), false);
-  mod.register_parameter("W2", T(Random(m, hidden, seed + 2, 1.0f / std::sqrt(float(hidden)))), false);
-  mod.register_parameter("b2", T(Random(1, m, seed + 3, 0.1f)).view({m}), false);
-  mod.define(
-      "def forward(self, x):\n"
-      "  h = torch.tanh(torch.matmul(x, self.W1.t()) + self.b1)\n"
-      "  return torch.matmul(h, self.W2.t()) + self.b2\n");
-  std::ostringstream out;
-  mod.save(out);
-  return out.str();
 }
 
 std::string BenchDir(const std::string& name) {
@@ -105,11 +82,11 @@ void BM_BulkIndex(benchmark::State& state) {
   }()));
   ModelSpec spec;
   spec.name = "A";
-  spec.map_bytes = map_kind == 0 ? MlpBytes(kD, 64, 32, 1) : MlpBytes(kD, 128, 784, 1);
+  spec.map_bytes = map_kind == 0 ? MlpMapBytes(kD, 64, 32, 1) : MlpMapBytes(kD, 128, 784, 1);
   spec.anchor_set = "S";
-  spec.anchor_latents = Random(kK, kD, 2);
+  spec.anchor_latents = RandomMatrix(kK, kD, 2);
   Check(db->RegisterModel(spec));
-  Matrix latents = Random(n, kD, 3);
+  Matrix latents = RandomMatrix(n, kD, 3);
   BulkStats total;
   int round = 0;
   for (auto _ : state) {
@@ -173,9 +150,9 @@ struct SearchFixture {
     Check(db->CreateAnchorSet("S", anchor_ids));
     ModelSpec spec;
     spec.name = "A";
-    spec.map_bytes = MlpBytes(kD, 64, 32, 1);
+    spec.map_bytes = MlpMapBytes(kD, 64, 32, 1);
     spec.anchor_set = "S";
-    spec.anchor_latents = Random(kK, kD, 2);
+    spec.anchor_latents = RandomMatrix(kK, kD, 2);
     Check(db->RegisterModel(spec));
     for (const char* s : {"Flat", "HNSW32", "IVF256,Flat"}) Check(db->CreateCollection(s[0] == 'F' ? "flat" : s[0] == 'H' ? "hnsw" : "ivf", {"S", s}));
     std::vector<int64_t> ids(10000);
@@ -198,7 +175,7 @@ struct SearchFixture {
     ivf->train(39 * 256, normalized_items.data());
     ivf->add(kItems, normalized_items.data());
     ivf->nprobe = 16;
-    latent_queries = Random(1000, kD, 12);
+    latent_queries = RandomMatrix(1000, kD, 12);
   }
   ~SearchFixture() {
     db.reset();

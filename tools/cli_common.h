@@ -1,5 +1,5 @@
 // Shared plumbing of the relgeo command-line tool: error reporting with exit
-// codes, a progress bar, and helpers to load inputs with clear messages.
+// codes, global flags, command registration; progress reporting (progress.h).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "progress.h"
 #include "relgeo/status.h"
 
 namespace relgeo::cli {
@@ -47,22 +48,6 @@ struct GlobalFlags {
   int threads = 0;
 };
 GlobalFlags& Globals();
-
-// A one-line progress bar on stderr with rate and ETA; silent with --quiet or
-// when stderr is not a terminal and the task is short.
-class Progress {
- public:
-  Progress(std::string label, int64_t total, std::string unit = "items");
-  void Update(int64_t done);
-  void Finish();
-
- private:
-  std::string label_, unit_;
-  int64_t total_;
-  int64_t shown_ = -1;  // the count last printed (never print the same line twice)
-  std::chrono::steady_clock::time_point start_, last_;
-  bool active_;
-};
 
 // Each cmd_*.cpp registers its subcommands at static-initialisation time:
 //   static const bool registered = RegisterCommand(1, [](CLI::App& app) { ... });

@@ -2,10 +2,10 @@
 # Builds the database and encoder tests with ThreadSanitizer (build-tsan/) and runs
 # the concurrency tests under it: readers searching (and encoding through LibTorch)
 # while one writer adds and removes, upserts, every index kind; threads sharing one
-# encoder. OpenMP is pinned
-# to one thread because libgomp's barriers are invisible to TSan (false
-# positives inside FAISS's OpenMP regions); see docs/design.md §6.4.
-# Run after tools/setup.sh (CI runs it after the test command).
+# encoder. OpenMP is pinned to one thread because libgomp's barriers are invisible
+# to TSan (false positives inside FAISS's OpenMP regions); see docs/design.md §6.4.
+# Needs the packages tools/setup.sh installs; .ci/run runs it after setup.sh and
+# before the README's test command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${RELGEO_TSAN_BUILD_DIR:-build-tsan}

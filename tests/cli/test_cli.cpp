@@ -11,6 +11,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <vector>
 
 #include "fixtures.h"
 #include "relgeo/npy.h"
@@ -252,6 +253,38 @@ TEST(Cli, AnchorFlagsHaveOneMeaningAndTheOldSpellingStillWorks) {
       }
     }
   }
+}
+
+// Off a terminal (here: stderr is a file) progress is a line at the start, at most
+// one per RELGEO_PROGRESS_INTERVAL seconds (default 10), and one at the end.
+TEST(Cli, ProgressOffATerminalIsAStartLineAnEndLineAndFewInBetween) {
+  const std::string t = testing::TempDir() + "/progress";
+  fs::create_directories(t);
+  const std::string map = testing::WriteTempFile("progress_map.pt", testing::MlpMapBytes(4, 8, 6, 1));
+  ASSERT_TRUE(WriteNpyMatrix(t + "/a.npy", testing::RandomMatrix(5, 4, 2)).ok());
+  ASSERT_TRUE(WriteNpyMatrix(t + "/z.npy", testing::RandomMatrix(4096, 4, 3)).ok());  // 16 chunks of 256 rows
+  const std::string args = "encode --map " + map + " --anchor-latents " + t + "/a.npy --latents " + t +
+                           "/z.npy --steps 4 --out " + t + "/r.npy";
+  auto progress_lines = [](const std::string& err) {
+    std::vector<std::string> lines;
+    std::istringstream in(err);
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("encode:", 0) == 0) lines.push_back(line);
+    return lines;
+  };
+  CmdResult quiet_log = Exec(RELGEO_CLI_PATH, args);
+  ASSERT_EQ(quiet_log.rc, 0) << quiet_log.err;
+  EXPECT_EQ(quiet_log.err.find('\r'), std::string::npos) << "no carriage returns in a log";
+  auto lines = progress_lines(quiet_log.err);
+  ASSERT_EQ(lines.size(), 2u) << quiet_log.err;
+  EXPECT_NE(lines[0].find("started, 4096 rows"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find("done, 4096 rows in"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[1].find("rows/s"), std::string::npos) << lines[1];
+
+  CmdResult every_update = Exec(std::string("RELGEO_PROGRESS_INTERVAL=0 ") + RELGEO_CLI_PATH, args);
+  ASSERT_EQ(every_update.rc, 0) << every_update.err;
+  EXPECT_GE(progress_lines(every_update.err).size(), 10u) << every_update.err;
+  EXPECT_TRUE(Exec(RELGEO_CLI_PATH, "-q " + args).err.find("encode:") == std::string::npos);
 }
 
 }  // namespace
