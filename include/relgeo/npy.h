@@ -2,6 +2,11 @@
 // Matrices are read as float32 from '<f4' or '<f8'; ids as int64 from '<i8', '<i4' or '<u4'...
 // Anything else (Fortran order, other dtypes, truncated data, a header whose shape
 // disagrees with the file size) is a clear error.
+// Files are untrusted input: the header must be the dict np.save writes (ASCII;
+// descr, fortran_order, shape), and the size its shape claims is checked, overflow
+// included, against the file's real size before anything is allocated; any mismatch
+// is Corruption naming the file. float64 values beyond float32's range are
+// InvalidArgument (not silently inf).
 #pragma once
 
 #include <cstdint>

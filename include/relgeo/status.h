@@ -3,6 +3,7 @@
 // inside the library and turned into a Status with a readable message.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -53,6 +54,19 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
+namespace internal {
+// Prints "relgeo: Result::<what> called on an error Result: <status>" to stderr and aborts.
+[[noreturn]] void DieOnErrorResult(const Status& status, const char* what);
+}  // namespace internal
+
+// A value or the Status saying why there is none.
+//
+// Contract: check ok() (or use RELGEO_ASSIGN_OR_RETURN) before touching the value.
+// value(), operator* and operator-> on an error Result are a programming error; they
+// do not return garbage: in every build type (Debug and Release alike, like
+// absl::StatusOr) they print the status to stderr and abort the process. The check
+// is one predictable branch per access. status() is always safe; it is OK when
+// there is a value.
 template <typename T>
 class [[nodiscard]] Result {
  public:
@@ -63,15 +77,24 @@ class [[nodiscard]] Result {
 
   bool ok() const { return value_.has_value(); }
   const Status& status() const { return status_; }
-  T& value() & { return *value_; }
-  const T& value() const& { return *value_; }
-  T&& value() && { return std::move(*value_); }
-  T* operator->() { return &*value_; }
-  const T* operator->() const { return &*value_; }
-  T& operator*() & { return *value_; }
-  const T& operator*() const& { return *value_; }
+  T& value() & { return Checked("value()"); }
+  const T& value() const& { return Checked("value()"); }
+  T&& value() && { return std::move(Checked("value()")); }
+  T* operator->() { return std::addressof(Checked("operator->")); }
+  const T* operator->() const { return std::addressof(Checked("operator->")); }
+  T& operator*() & { return Checked("operator*"); }
+  const T& operator*() const& { return Checked("operator*"); }
 
  private:
+  T& Checked(const char* what) {
+    if (!value_.has_value()) internal::DieOnErrorResult(status_, what);
+    return *value_;
+  }
+  const T& Checked(const char* what) const {
+    if (!value_.has_value()) internal::DieOnErrorResult(status_, what);
+    return *value_;
+  }
+
   Status status_;
   std::optional<T> value_;
 };

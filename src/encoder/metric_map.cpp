@@ -72,7 +72,11 @@ Result<torch::Tensor> MetricMap::Impl::Forward(const torch::Tensor& x) const {
     return Status::InvalidArgument(s.str());
   }
   if (!out.is_floating_point()) return Status::InvalidArgument("metric map returned a non-floating-point tensor");
-  out = out.reshape({x.size(0), -1});
+  // The width spelled out rather than -1: reshape cannot infer -1 for a tensor with
+  // no elements (and would throw here, outside the guard).
+  int64_t width = 1;
+  for (int64_t i = 1; i < out.dim(); ++i) width *= out.size(i);
+  out = out.reshape({x.size(0), width});
   if (out.scalar_type() != torch::kFloat32) out = out.to(torch::kFloat32);
   if (output_dim != 0 && out.size(1) != output_dim) {
     return Status::InvalidArgument("metric map returned " + std::to_string(out.size(1)) + " outputs per row, earlier " +
@@ -144,12 +148,25 @@ Result<std::shared_ptr<MetricMap>> MetricMap::FromBytes(const std::string& bytes
   if (d <= 0) {
     RELGEO_ASSIGN_OR_RETURN(d, InferInputDim(impl->module));
   }
+  // A module's `input_dim` attribute (or a 0-column parameter) can say 0 or less;
+  // torch::zeros below would throw on a negative size.
+  if (d <= 0)
+    return Status::InvalidArgument("the metric map's latent dimension is " + std::to_string(d) +
+                                   " (from its input_dim attribute or first 2-D parameter); it must be positive");
   impl->input_dim = d;
   // Probe with two rows: proves forward accepts (n x d) and fixes the output width m.
   torch::Tensor probe = torch::zeros({2, d}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
   auto out = impl->Forward(probe);
   if (!out.ok())
     return out.status().WithContext("metric map does not accept a (2 x " + std::to_string(d) + ") latent batch");
+  // Every encoder divides by the output width (and a 0-wide output carries no
+  // geometry to pull back), so an empty output is refused here, not at the first encode.
+  if (out->size(1) == 0) {
+    std::ostringstream s;
+    s << "metric map returns 0 outputs per row (shape " << out->sizes() << " for a (2 x " << d
+      << ") latent batch); it must return at least one value per row";
+    return Status::InvalidArgument(s.str());
+  }
   impl->output_dim = out->size(1);
   if (impl->distance == OutputDistance::kFisher && impl->output_dim < 2)
     return Status::InvalidArgument("the fisher distance needs at least 2 logits per row");

@@ -1,14 +1,36 @@
 // .npy reader/writer. The format: magic "\x93NUMPY", major/minor version, a
 // little-endian header length (u16 for v1, u32 for v2/3), then a Python dict
-// literal {'descr': '<f4', 'fortran_order': False, 'shape': (n, d), } padded to 64.
+// literal {'descr': '<f4', 'fortran_order': False, 'shape': (n, d), } padded to 64,
+// then the data.
+//
+// Reading trusts nothing in the file: the header length is checked against the
+// file's size, the dict is parsed strictly (ASCII only, exactly the three keys,
+// integers with overflow detection), and the byte count the shape promises is
+// computed with overflow checks and compared with the bytes actually present
+// before anything of that size is allocated. So a hostile header cannot make the
+// reader allocate more than the file's own size, nor read past what it allocated.
 #include "relgeo/npy.h"
 
+#include <algorithm>
+#include <cctype>
+#include <cfloat>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <sstream>
+#include <limits>
+#include <type_traits>
+
+#include "util/npy_internal.h"
 
 namespace relgeo {
 namespace {
+
+// np.save writes headers of a few hundred bytes; anything past this is not a .npy file.
+constexpr uint32_t kMaxHeaderLen = 1u << 20;
+// An array with no elements has no data to bound its other dimension: (0, 10^18)
+// would pass every size check and hand callers a matrix claiming 10^18 columns.
+constexpr int64_t kMaxEmptyDim = std::numeric_limits<int32_t>::max();
 
 struct NpyHeader {
   std::string descr;
@@ -17,105 +39,384 @@ struct NpyHeader {
   int64_t data_offset = 0;
 };
 
-// Value of `key` in the header dict, as raw text up to the next top-level comma.
-bool FindField(const std::string& h, const std::string& key, std::string* out) {
-  size_t p = h.find("'" + key + "'");
-  if (p == std::string::npos) return false;
-  p = h.find(':', p);
-  if (p == std::string::npos) return false;
-  ++p;
-  while (p < h.size() && h[p] == ' ') ++p;
-  size_t end = p;
-  if (h[p] == '(') {
-    end = h.find(')', p);
-    if (end == std::string::npos) return false;
-    ++end;
-  } else if (h[p] == '\'') {
-    end = h.find('\'', p + 1);
-    if (end == std::string::npos) return false;
-    ++end;
-  } else {
-    while (end < h.size() && h[end] != ',' && h[end] != '}') ++end;
-  }
-  *out = h.substr(p, end - p);
-  return true;
-}
-
-Result<NpyHeader> ReadHeader(std::ifstream& in, const std::string& path) {
-  char magic[8];
-  if (!in.read(magic, 8) || std::memcmp(magic, "\x93NUMPY", 6) != 0)
-    return Status::Corruption(path + " is not a .npy file (bad magic)");
-  const int major = static_cast<unsigned char>(magic[6]);
-  uint32_t header_len = 0;
-  int64_t prefix = 0;
-  if (major == 1) {
-    unsigned char b[2];
-    if (!in.read(reinterpret_cast<char*>(b), 2)) return Status::Corruption(path + ": truncated .npy header");
-    header_len = b[0] | (b[1] << 8);
-    prefix = 10;
-  } else if (major == 2 || major == 3) {
-    unsigned char b[4];
-    if (!in.read(reinterpret_cast<char*>(b), 4)) return Status::Corruption(path + ": truncated .npy header");
-    header_len = b[0] | (b[1] << 8) | (b[2] << 16) | (static_cast<uint32_t>(b[3]) << 24);
-    prefix = 12;
-  } else {
-    return Status::Corruption(path + ": unsupported .npy format version " + std::to_string(major));
-  }
-  if (header_len > (1u << 20)) return Status::Corruption(path + ": .npy header length is implausible");
-  std::string h(header_len, '\0');
-  if (!in.read(h.data(), header_len)) return Status::Corruption(path + ": truncated .npy header");
-
-  NpyHeader hdr;
-  hdr.data_offset = prefix + header_len;
-  std::string descr, fortran, shape;
-  if (!FindField(h, "descr", &descr) || !FindField(h, "fortran_order", &fortran) || !FindField(h, "shape", &shape))
-    return Status::Corruption(path + ": .npy header lacks descr, fortran_order or shape");
-  if (descr.size() < 2) return Status::Corruption(path + ": bad dtype in .npy header");
-  hdr.descr = descr.substr(1, descr.size() - 2);
-  hdr.fortran_order = fortran.rfind("True", 0) == 0;
-  // shape "(a, b)" / "(a,)" / "()"
-  std::string inner = shape.substr(1, shape.size() - 2);
-  std::stringstream ss(inner);
-  std::string tok;
-  while (std::getline(ss, tok, ',')) {
-    size_t b = tok.find_first_not_of(' ');
-    if (b == std::string::npos) continue;
-    tok = tok.substr(b);
-    char* endp = nullptr;
-    long long v = std::strtoll(tok.c_str(), &endp, 10);
-    if (endp == tok.c_str() || v < 0) return Status::Corruption(path + ": bad shape in .npy header: " + shape);
-    hdr.shape.push_back(v);
-  }
-  return hdr;
-}
-
-Status CheckPayload(std::ifstream& in, const std::string& path, const NpyHeader& hdr, int64_t count, int64_t item) {
-  in.seekg(0, std::ios::end);
-  const int64_t file_size = static_cast<int64_t>(in.tellg());
-  const int64_t need = hdr.data_offset + count * item;
-  if (file_size < need)
-    return Status::Corruption(path + ": data is truncated (header promises " + std::to_string(count) +
-                              " values, file holds " + std::to_string((file_size - hdr.data_offset) / item) + ")");
-  if (file_size > need)
-    return Status::Corruption(path + ": file is longer than its header's shape says (" + std::to_string(file_size - need) +
-                              " extra bytes)");
-  in.seekg(hdr.data_offset);
-  return Status::OK();
-}
-
-Result<NpyHeader> OpenChecked(std::ifstream& in, const std::string& path) {
-  if (!in) return Status::NotFound("cannot open " + path);
-  RELGEO_ASSIGN_OR_RETURN(NpyHeader hdr, ReadHeader(in, path));
-  if (hdr.fortran_order) return Status::InvalidArgument(path + ": Fortran-order arrays are not supported; save with np.ascontiguousarray");
-  if (hdr.shape.size() > 2 || hdr.shape.empty())
-    return Status::InvalidArgument(path + ": expected a 1-D or 2-D array, got " + std::to_string(hdr.shape.size()) + " dimensions");
-  return hdr;
-}
-
 std::string ShapeText(const std::vector<int64_t>& shape) {
   std::string s = "(";
   for (size_t i = 0; i < shape.size(); ++i) s += std::to_string(shape[i]) + (shape.size() == 1 || i + 1 < shape.size() ? "," : "");
   return s + ")";
+}
+
+std::string ShortText(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.9g", v);
+  return buf;
+}
+
+// Where the bytes come from: a file, or a buffer in memory (the fuzzer). The size
+// is known before anything is parsed, so every size a header claims is checked
+// against it.
+class Source {
+ public:
+  virtual ~Source() = default;
+  int64_t size() const { return size_; }
+  // Exactly n bytes at `offset` into dst; false if they cannot all be read.
+  virtual bool ReadAt(int64_t offset, void* dst, int64_t n) = 0;
+
+ protected:
+  int64_t size_ = 0;
+};
+
+class FileSource final : public Source {
+ public:
+  Status Open(const std::string& path) {
+    in_.open(path, std::ios::binary);
+    if (!in_) return Status::NotFound("cannot open " + path);
+    in_.seekg(0, std::ios::end);
+    const std::streamoff end = in_.tellg();
+    if (!in_ || end < 0) return Status::IOError("cannot determine the size of " + path + " (not a regular file?)");
+    size_ = static_cast<int64_t>(end);
+    return Status::OK();
+  }
+  bool ReadAt(int64_t offset, void* dst, int64_t n) override {
+    if (n == 0) return true;
+    if (offset < 0 || n < 0 || offset > size_ || n > size_ - offset) return false;
+    in_.clear();
+    in_.seekg(offset);
+    in_.read(static_cast<char*>(dst), static_cast<std::streamsize>(n));
+    return static_cast<bool>(in_) && in_.gcount() == n;
+  }
+
+ private:
+  std::ifstream in_;
+};
+
+class MemorySource final : public Source {
+ public:
+  MemorySource(const void* data, size_t size) : data_(static_cast<const char*>(data)) {
+    size_ = static_cast<int64_t>(std::min<size_t>(size, std::numeric_limits<int64_t>::max()));
+  }
+  bool ReadAt(int64_t offset, void* dst, int64_t n) override {
+    if (n == 0) return true;
+    if (offset < 0 || n < 0 || offset > size_ || n > size_ - offset) return false;
+    std::memcpy(dst, data_ + offset, static_cast<size_t>(n));
+    return true;
+  }
+
+ private:
+  const char* data_;
+};
+
+// A strict parser for the header dict: {'descr': <str>, 'fortran_order': <bool>,
+// 'shape': <tuple of ints>} with ' or " quotes, optional trailing commas and any key
+// order, which covers every header NumPy writes. Anything else is Corruption.
+class DictParser {
+ public:
+  DictParser(const std::string& text, const std::string& name) : t_(text), name_(name) {}
+
+  Result<NpyHeader> Parse() {
+    for (size_t i = 0; i < t_.size(); ++i) {
+      const unsigned char c = static_cast<unsigned char>(t_[i]);
+      if ((c < 0x20 || c > 0x7e) && c != '\n' && c != '\r' && c != '\t') {
+        static const char* kHex = "0123456789abcdef";
+        return Status::Corruption(name_ + ": .npy header contains a non-ASCII or control byte 0x" + kHex[c >> 4] +
+                                  kHex[c & 15] + " at offset " + std::to_string(i) +
+                                  "; the header must be an ASCII Python dict literal");
+      }
+    }
+    NpyHeader hdr;
+    bool have_descr = false, have_fortran = false, have_shape = false;
+    SkipSpace();
+    if (!Consume('{')) return Error("the header is not a Python dict literal (it does not start with '{')");
+    SkipSpace();
+    while (!Consume('}')) {
+      if (pos_ >= t_.size()) return Error("the dict is not closed with '}'");
+      RELGEO_ASSIGN_OR_RETURN(std::string key, ParseString("a key"));
+      SkipSpace();
+      if (!Consume(':')) return Error("expected ':' after key '" + key + "'");
+      SkipSpace();
+      bool* seen = nullptr;
+      if (key == "descr") {
+        seen = &have_descr;
+        if (Peek() == '[')
+          return Status::InvalidArgument(name_ + ": structured dtypes (a list as 'descr') are not supported; "
+                                                 "use float32/float64, or an integer array for ids");
+        if (Peek() != '\'' && Peek() != '"') return Error("the value of 'descr' must be a quoted dtype string such as '<f4'");
+        RELGEO_ASSIGN_OR_RETURN(hdr.descr, ParseString("the value of 'descr'"));
+      } else if (key == "fortran_order") {
+        seen = &have_fortran;
+        if (ConsumeWord("True")) {
+          hdr.fortran_order = true;
+        } else if (ConsumeWord("False")) {
+          hdr.fortran_order = false;
+        } else {
+          return Error("the value of 'fortran_order' must be True or False");
+        }
+      } else if (key == "shape") {
+        seen = &have_shape;
+        RELGEO_ASSIGN_OR_RETURN(hdr.shape, ParseShape());
+      } else {
+        return Error("unexpected key '" + key + "' (a .npy header has exactly descr, fortran_order and shape)");
+      }
+      if (*seen) return Error("key '" + key + "' appears twice");
+      *seen = true;
+      SkipSpace();
+      if (Consume(',')) {
+        SkipSpace();
+      } else if (Peek() != '}') {
+        return Error("expected ',' or '}' after the value of '" + key + "'");
+      }
+    }
+    SkipSpace();
+    if (pos_ != t_.size()) return Error("unexpected text after the dict's closing '}'");
+    if (!have_descr) return Status::Corruption(name_ + ": .npy header lacks 'descr'");
+    if (!have_fortran) return Status::Corruption(name_ + ": .npy header lacks 'fortran_order'");
+    if (!have_shape) return Status::Corruption(name_ + ": .npy header lacks 'shape'");
+    return hdr;
+  }
+
+ private:
+  char Peek() const { return pos_ < t_.size() ? t_[pos_] : '\0'; }
+  bool Consume(char c) {
+    if (pos_ < t_.size() && t_[pos_] == c) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+  void SkipSpace() {
+    while (pos_ < t_.size() && (t_[pos_] == ' ' || t_[pos_] == '\t' || t_[pos_] == '\n' || t_[pos_] == '\r')) ++pos_;
+  }
+  // `word` not followed by an identifier character (so "Falsey" is not False).
+  bool ConsumeWord(const char* word) {
+    const size_t n = std::strlen(word);
+    if (t_.compare(pos_, n, word) != 0) return false;
+    const char next = pos_ + n < t_.size() ? t_[pos_ + n] : '\0';
+    if (std::isalnum(static_cast<unsigned char>(next)) || next == '_') return false;
+    pos_ += n;
+    return true;
+  }
+  Status Error(const std::string& what) const {
+    return Status::Corruption(name_ + ": malformed .npy header dict: " + what + " (at offset " + std::to_string(pos_) + ")");
+  }
+
+  // A '...' or "..." literal without escapes (NumPy never writes any).
+  Result<std::string> ParseString(const std::string& what) {
+    const char quote = Peek();
+    if (quote != '\'' && quote != '"') return Error("expected a quoted string as " + what);
+    const size_t begin = ++pos_;
+    while (pos_ < t_.size() && t_[pos_] != quote) {
+      if (t_[pos_] == '\\' || t_[pos_] == '\n') return Error("unsupported character in the string used as " + what);
+      ++pos_;
+    }
+    if (pos_ >= t_.size()) return Error("unterminated string as " + what);
+    std::string s = t_.substr(begin, pos_ - begin);
+    ++pos_;
+    return s;
+  }
+
+  // (a, b) / (a,) / () of non-negative decimal integers (a Python 2 'L' suffix allowed).
+  Result<std::vector<int64_t>> ParseShape() {
+    std::vector<int64_t> dims;
+    if (!Consume('(')) return Error("the value of 'shape' must be a tuple of non-negative integers");
+    SkipSpace();
+    if (Consume(')')) return dims;
+    while (true) {
+      if (Peek() == '-') return Error("negative dimension in 'shape'");
+      if (!std::isdigit(static_cast<unsigned char>(Peek())))
+        return Error("the value of 'shape' must be a tuple of non-negative integers");
+      const size_t begin = pos_;
+      int64_t v = 0;
+      bool overflow = false;
+      while (std::isdigit(static_cast<unsigned char>(Peek()))) {
+        const int digit = t_[pos_] - '0';
+        if (v > (std::numeric_limits<int64_t>::max() - digit) / 10) overflow = true;
+        if (!overflow) v = v * 10 + digit;
+        ++pos_;
+      }
+      if (overflow)
+        return Error("a dimension in 'shape' has " + std::to_string(pos_ - begin) +
+                     " digits and does not fit in a signed 64-bit integer");
+      Consume('L');
+      dims.push_back(v);
+      SkipSpace();
+      if (Consume(')')) break;
+      if (!Consume(',')) return Error("expected ',' or ')' in 'shape'");
+      SkipSpace();
+      if (Consume(')')) break;
+    }
+    return dims;
+  }
+
+  const std::string& t_;
+  const std::string& name_;
+  size_t pos_ = 0;
+};
+
+uint32_t LittleEndian(const unsigned char* b, int n) {
+  uint32_t v = 0;
+  for (int i = n - 1; i >= 0; --i) v = (v << 8) | b[i];
+  return v;
+}
+
+// The header, parsed and checked for what this reader supports (C order, 1-D or 2-D).
+Result<NpyHeader> ReadHeader(Source& src, const std::string& name) {
+  unsigned char pre[12];
+  if (src.size() < 8 || !src.ReadAt(0, pre, 8) || std::memcmp(pre, "\x93NUMPY", 6) != 0)
+    return Status::Corruption(name + " is not a .npy file (bad magic)");
+  const int major = pre[6];
+  int len_bytes = 0;
+  if (major == 1) {
+    len_bytes = 2;
+  } else if (major == 2 || major == 3) {
+    len_bytes = 4;
+  } else {
+    return Status::Corruption(name + ": unsupported .npy format version " + std::to_string(major));
+  }
+  const int64_t prefix = 8 + len_bytes;
+  if (src.size() < prefix || !src.ReadAt(8, pre + 8, len_bytes))
+    return Status::Corruption(name + ": truncated .npy file (it ends inside the header length field)");
+  const uint32_t header_len = LittleEndian(pre + 8, len_bytes);
+  if (header_len > src.size() - prefix)
+    return Status::Corruption(name + ": .npy header length " + std::to_string(header_len) +
+                              " points past the end of the file (" + std::to_string(src.size()) + " bytes)");
+  if (header_len > kMaxHeaderLen)
+    return Status::Corruption(name + ": .npy header length " + std::to_string(header_len) + " is implausible");
+  std::string text(header_len, '\0');
+  if (!src.ReadAt(prefix, text.data(), header_len)) return Status::IOError("failed reading " + name);
+
+  RELGEO_ASSIGN_OR_RETURN(NpyHeader hdr, DictParser(text, name).Parse());
+  hdr.data_offset = prefix + header_len;
+  if (hdr.fortran_order)
+    return Status::InvalidArgument(name + ": Fortran-order arrays are not supported; save with np.ascontiguousarray");
+  if (hdr.shape.size() > 2 || hdr.shape.empty())
+    return Status::InvalidArgument(name + ": expected a 1-D or 2-D array, got " + std::to_string(hdr.shape.size()) +
+                                   " dimensions");
+  return hdr;
+}
+
+// The number of values the shape promises, checked (with overflow checks) against
+// the bytes the file holds after the header: exactly count * item of them.
+Result<int64_t> CheckPayload(const Source& src, const std::string& name, const NpyHeader& hdr, int64_t item) {
+  const std::string shape = ShapeText(hdr.shape);
+  const bool empty = std::find(hdr.shape.begin(), hdr.shape.end(), 0) != hdr.shape.end();
+  int64_t count = empty ? 0 : 1;
+  int64_t bytes = 0;
+  if (!empty) {
+    for (int64_t d : hdr.shape) {
+      if (__builtin_mul_overflow(count, d, &count))
+        return Status::Corruption(name + ": .npy header shape " + shape +
+                                  " claims more values than fit in a 64-bit count (the file holds " +
+                                  std::to_string(src.size() - hdr.data_offset) + " bytes of data)");
+    }
+  }
+  if (__builtin_mul_overflow(count, item, &bytes))
+    return Status::Corruption(name + ": .npy header shape " + shape + " claims " + std::to_string(count) + " values of " +
+                              std::to_string(item) + " bytes, more than fit in a 64-bit size (the file holds " +
+                              std::to_string(src.size() - hdr.data_offset) + " bytes of data)");
+  const int64_t payload = src.size() - hdr.data_offset;  // >= 0: the header length was checked
+  if (bytes > payload)
+    return Status::Corruption(name + ": data is truncated (header shape " + shape + " promises " + std::to_string(count) +
+                              " values, " + std::to_string(bytes) + " bytes; the file holds " + std::to_string(payload) +
+                              " bytes of data, " + std::to_string(payload / item) + " values)");
+  if (bytes < payload)
+    return Status::Corruption(name + ": file is longer than its header's shape " + shape + " says (" +
+                              std::to_string(payload - bytes) + " extra bytes)");
+  for (int64_t d : hdr.shape) {
+    if (empty && d > kMaxEmptyDim)
+      return Status::Corruption(name + ": .npy header shape " + shape + " has no elements but a dimension of " +
+                                std::to_string(d) + ", which no data backs");
+  }
+  return count;
+}
+
+// Reads `count` values of type T at `offset` a chunk at a time (bounded extra
+// memory, aligned copies) and hands each chunk to each(values, n, index_of_first).
+template <typename T, typename F>
+Status ReadInChunks(Source& src, const std::string& name, int64_t offset, int64_t count, F&& each) {
+  constexpr int64_t kChunk = 1 << 14;
+  std::vector<T> buf(static_cast<size_t>(std::min(count, kChunk)));
+  for (int64_t done = 0; done < count;) {
+    const int64_t n = std::min(kChunk, count - done);
+    if (!src.ReadAt(offset + done * static_cast<int64_t>(sizeof(T)), buf.data(), n * static_cast<int64_t>(sizeof(T))))
+      return Status::IOError("failed reading " + name);
+    RELGEO_RETURN_IF_ERROR(each(buf.data(), n, done));
+    done += n;
+  }
+  return Status::OK();
+}
+
+Result<Matrix> ReadMatrix(Source& src, const std::string& name) {
+  RELGEO_ASSIGN_OR_RETURN(NpyHeader hdr, ReadHeader(src, name));
+  int64_t item = 0;
+  if (hdr.descr == "<f4") {
+    item = 4;
+  } else if (hdr.descr == "<f8") {
+    item = 8;
+  } else {
+    return Status::InvalidArgument(name + ": dtype '" + hdr.descr + "' is not supported; use float32 or float64");
+  }
+  RELGEO_ASSIGN_OR_RETURN(const int64_t count, CheckPayload(src, name, hdr, item));
+  const int64_t rows = hdr.shape[0];
+  const int64_t cols = hdr.shape.size() == 2 ? hdr.shape[1] : 1;
+  Matrix m(rows, cols);  // rows * cols == count values, all of them present in the file
+  if (count == 0) return m;
+  if (item == 4) {
+    if (!src.ReadAt(hdr.data_offset, m.data(), count * 4)) return Status::IOError("failed reading " + name);
+    return m;
+  }
+  float* out = m.data();
+  RELGEO_RETURN_IF_ERROR(ReadInChunks<double>(src, name, hdr.data_offset, count, [&](const double* v, int64_t n, int64_t at) {
+    for (int64_t i = 0; i < n; ++i) {
+      // Beyond float32's range the conversion is undefined behaviour (in practice inf).
+      if (std::isfinite(v[i]) && std::fabs(v[i]) > FLT_MAX)
+        return Status::InvalidArgument(name + ": value " + ShortText(v[i]) + " at row " +
+                                       std::to_string((at + i) / cols) + ", column " + std::to_string((at + i) % cols) +
+                                       " does not fit in float32");
+      out[at + i] = static_cast<float>(v[i]);
+    }
+    return Status::OK();
+  }));
+  return m;
+}
+
+Result<std::vector<int64_t>> ReadIds(Source& src, const std::string& name) {
+  RELGEO_ASSIGN_OR_RETURN(NpyHeader hdr, ReadHeader(src, name));
+  if (hdr.shape.size() == 2 && hdr.shape[1] != 1)
+    return Status::InvalidArgument(name + ": expected a 1-D array of ids, got shape " + ShapeText(hdr.shape));
+  int64_t item = 0;
+  if (hdr.descr == "<i8" || hdr.descr == "<u8") {
+    item = 8;
+  } else if (hdr.descr == "<i4" || hdr.descr == "<u4") {
+    item = 4;
+  } else {
+    return Status::InvalidArgument(name + ": dtype '" + hdr.descr + "' is not an integer type; use int64");
+  }
+  RELGEO_ASSIGN_OR_RETURN(const int64_t count, CheckPayload(src, name, hdr, item));
+  std::vector<int64_t> out(static_cast<size_t>(count));  // all of them present in the file
+  if (count == 0) return out;
+  auto widen = [&](auto zero) {
+    using T = decltype(zero);
+    return ReadInChunks<T>(src, name, hdr.data_offset, count, [&](const T* v, int64_t n, int64_t at) {
+      for (int64_t i = 0; i < n; ++i) {
+        if constexpr (std::is_same_v<T, uint64_t>) {
+          if (v[i] > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+            return Status::InvalidArgument(name + ": id " + std::to_string(v[i]) + " at index " + std::to_string(at + i) +
+                                           " does not fit in int64");
+        }
+        out[static_cast<size_t>(at + i)] = static_cast<int64_t>(v[i]);
+      }
+      return Status::OK();
+    });
+  };
+  if (hdr.descr == "<i8") {
+    if (!src.ReadAt(hdr.data_offset, out.data(), count * 8)) return Status::IOError("failed reading " + name);
+  } else if (hdr.descr == "<u8") {
+    RELGEO_RETURN_IF_ERROR(widen(uint64_t{0}));
+  } else if (hdr.descr == "<i4") {
+    RELGEO_RETURN_IF_ERROR(widen(int32_t{0}));
+  } else {
+    RELGEO_RETURN_IF_ERROR(widen(uint32_t{0}));
+  }
+  return out;
 }
 
 Status WriteRaw(const std::string& path, const std::string& descr, const std::vector<int64_t>& shape, const void* data,
@@ -138,53 +439,30 @@ Status WriteRaw(const std::string& path, const std::string& descr, const std::ve
 
 }  // namespace
 
+namespace npy_internal {
+
+Result<Matrix> ReadNpyMatrixFromMemory(const void* data, size_t size, const std::string& name) {
+  MemorySource src(data, size);
+  return ReadMatrix(src, name);
+}
+
+Result<std::vector<int64_t>> ReadNpyInt64FromMemory(const void* data, size_t size, const std::string& name) {
+  MemorySource src(data, size);
+  return ReadIds(src, name);
+}
+
+}  // namespace npy_internal
+
 Result<Matrix> ReadNpyMatrix(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  RELGEO_ASSIGN_OR_RETURN(NpyHeader hdr, OpenChecked(in, path));
-  const int64_t rows = hdr.shape[0];
-  const int64_t cols = hdr.shape.size() == 2 ? hdr.shape[1] : 1;
-  const int64_t count = rows * cols;
-  Matrix m(rows, cols);
-  if (hdr.descr == "<f4") {
-    RELGEO_RETURN_IF_ERROR(CheckPayload(in, path, hdr, count, 4));
-    in.read(reinterpret_cast<char*>(m.data()), count * 4);
-  } else if (hdr.descr == "<f8") {
-    RELGEO_RETURN_IF_ERROR(CheckPayload(in, path, hdr, count, 8));
-    std::vector<double> tmp(static_cast<size_t>(count));
-    in.read(reinterpret_cast<char*>(tmp.data()), count * 8);
-    for (int64_t i = 0; i < count; ++i) m.data()[i] = static_cast<float>(tmp[i]);
-  } else {
-    return Status::InvalidArgument(path + ": dtype '" + hdr.descr + "' is not supported; use float32 or float64");
-  }
-  if (!in) return Status::IOError("failed reading " + path);
-  return m;
+  FileSource src;
+  RELGEO_RETURN_IF_ERROR(src.Open(path));
+  return ReadMatrix(src, path);
 }
 
 Result<std::vector<int64_t>> ReadNpyInt64(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  RELGEO_ASSIGN_OR_RETURN(NpyHeader hdr, OpenChecked(in, path));
-  if (hdr.shape.size() == 2 && hdr.shape[1] != 1)
-    return Status::InvalidArgument(path + ": expected a 1-D array of ids, got shape " + ShapeText(hdr.shape));
-  const int64_t count = hdr.shape[0];
-  std::vector<int64_t> out(static_cast<size_t>(count));
-  auto read_as = [&](auto zero) -> Status {
-    using T = decltype(zero);
-    RELGEO_RETURN_IF_ERROR(CheckPayload(in, path, hdr, count, sizeof(T)));
-    std::vector<T> tmp(static_cast<size_t>(count));
-    in.read(reinterpret_cast<char*>(tmp.data()), count * static_cast<int64_t>(sizeof(T)));
-    for (int64_t i = 0; i < count; ++i) out[i] = static_cast<int64_t>(tmp[i]);
-    return in ? Status::OK() : Status::IOError("failed reading " + path);
-  };
-  if (hdr.descr == "<i8") { RELGEO_RETURN_IF_ERROR(read_as(int64_t{0})); }
-  else if (hdr.descr == "<i4") { RELGEO_RETURN_IF_ERROR(read_as(int32_t{0})); }
-  else if (hdr.descr == "<u4") { RELGEO_RETURN_IF_ERROR(read_as(uint32_t{0})); }
-  else if (hdr.descr == "<u8") {
-    RELGEO_RETURN_IF_ERROR(read_as(uint64_t{0}));
-    for (int64_t v : out) if (v < 0) return Status::InvalidArgument(path + ": id does not fit in int64");
-  } else {
-    return Status::InvalidArgument(path + ": dtype '" + hdr.descr + "' is not an integer type; use int64");
-  }
-  return out;
+  FileSource src;
+  RELGEO_RETURN_IF_ERROR(src.Open(path));
+  return ReadIds(src, path);
 }
 
 Status WriteNpyMatrix(const std::string& path, MatrixView m) {

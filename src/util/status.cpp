@@ -1,5 +1,8 @@
 #include "relgeo/status.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 namespace relgeo {
 
 const char* StatusCodeName(StatusCode code) {
@@ -26,5 +29,15 @@ Status Status::WithContext(const std::string& context) const {
   if (ok()) return *this;
   return Status(code_, context + ": " + message_);
 }
+
+namespace internal {
+
+void DieOnErrorResult(const Status& status, const char* what) {
+  std::fprintf(stderr, "relgeo: Result::%s called on an error Result: %s\n", what, status.ToString().c_str());
+  std::fflush(stderr);
+  std::abort();
+}
+
+}  // namespace internal
 
 }  // namespace relgeo

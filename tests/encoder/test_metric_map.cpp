@@ -46,6 +46,32 @@ TEST(MetricMap, LoadFailuresAreClear) {
   EXPECT_FALSE(ParsePathMode("area").ok());
 }
 
+// A map with no outputs per row used to load, and then every encoder built on it
+// divided by the width 0 (SIGFPE). It is refused when the map is probed.
+TEST(MetricMap, ZeroWidthOutputIsRejectedAtLoad) {
+  for (const char* body : {"  return x[:, :0]\n", "  return x.new_zeros([x.size(0), 0])\n",
+                           "  return x.new_zeros([x.size(0), 3, 0])\n"}) {
+    auto r = MetricMap::FromBytes(ModuleBytes(body, 3));
+    ASSERT_FALSE(r.ok()) << body;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << body;
+    EXPECT_NE(r.status().message().find("0 outputs per row"), std::string::npos) << r.status().message();
+    auto loaded = MetricMap::Load(WriteTempFile("zero_width.pt", ModuleBytes(body, 3)));
+    ASSERT_FALSE(loaded.ok()) << body;
+    EXPECT_EQ(loaded.status().code(), StatusCode::kInvalidArgument) << body;
+  }
+  // A latent dimension that is not positive (from the module's input_dim attribute).
+  for (int64_t d : {0, -3}) {
+    auto r = MetricMap::FromBytes(ModuleBytes("  return x * 2.0\n", d));
+    ASSERT_FALSE(r.ok()) << d;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << d;
+    EXPECT_NE(r.status().message().find("latent dimension"), std::string::npos) << r.status().message();
+  }
+  // Width 1 is fine.
+  auto one = MetricMap::FromBytes(ModuleBytes("  return x[:, :1]\n", 3));
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  EXPECT_EQ((*one)->output_dim(), 1);
+}
+
 TEST(MetricMap, ThrowingOnlyForSomeInputsIsCaughtAtEncode) {
   // Accepts the probe (zeros) but fails (a bad reshape) when any input is large.
   std::string body =
