@@ -1,15 +1,44 @@
-// Encoder throughput, measured against the machine's float32 GEMM in the same run.
+// The encoder benchmark (bench/README.md; results and method in docs/performance.md).
 //
-//   build-perf/bench/bench_encoder [--threads=2] [--queries=256] [--slow_queries=32] [--conv_queries=8]
-//       [--summary_json=PATH] [--skip_python] [--benchmark_filter=...]
-//   build-perf/bench/bench_encoder --explain=MAP.pt   (how the encoder runs a map, checked)
+//   build/bench/bench_encoder [--threads=N] [--queries=256] [--slow_queries=32] [--conv_queries=32]
+//       [--skip_python] [--real_map=decoder.pt --real_latents=z.npy] [--summary_json=PATH]
+//       [--scaling_png=PREFIX] [--benchmark_filter=...]
+//   build/bench/bench_encoder --explain=MAP.pt   (the encoder's plan for a map, checked; no benchmark)
 //
-// Metric maps (built here with torch::jit::Module::define, saved to a temp dir so
-// that the Python reference loads the very same module):
-//   mlp   the MLP decoder: Linear(128,512)+ReLU, Linear(512,784)+Sigmoid
+// --threads=0 (the default) uses every hardware thread. --explain prints
+// execution_plan() and the largest relative difference from the plain forward on
+// random latents (16 anchors, 8 queries), and exits.
+//
+// Metric maps (built here with torch::jit::Module::define, random weights, Gaussian
+// latents, saved to a temp dir so that the Python reference loads the very same module):
+//   mlp   the MLP decoder 128 -> 512 -> 784: Linear+ReLU, Linear+Sigmoid
 //   conv  the paper's conv decoder (latent 128): Linear(128,3136)+ReLU, view(64,7,7),
 //         ConvTranspose2d(64,32,3,s2,p1,op1)+ReLU, ConvTranspose2d(32,1,3,s2,p1,op1)+Sigmoid
-// K = 256 anchors, N = 8 steps, euclidean, length mode.
+//   real  with --real_map/--real_latents: a `relgeo train-ae --arch mlp` decoder
+//         (128-256-512-784); queries are the first rows of the latents, anchors the last K
+// K = 256 anchors, N = 8 steps, euclidean, length mode, unless a row says otherwise.
+//
+// Benchmarks, in order (names as --benchmark_filter sees them):
+//   gemm/{torch_mm,dnnl_lanes}/{2048x512x784,2048x2048x2048}   the float32 GEMM rates
+//   per map: encoder/<map>/fast           the default plan, --queries (conv: --conv_queries)
+//            encoder/<map>/fast_same_rows_as_pytorch   the same on the PyTorch rows, when they differ
+//            encoder/<map>/fast_dense     without the relu sign split
+//            encoder/<map>/fast_bf16      bfloat16 GEMMs (mlp, real)
+//            encoder/mlp/fast_torchscript_rest   affine split, rest through TorchScript
+//            encoder/<map>/plain          the plain TorchScript forward (PyTorch rows)
+//            naive/<map>/{literal,cached} Algorithm 1 one point per map call, 1 query (not real)
+//            pytorch/<map>                bench/reference_algorithm1.py with /usr/bin/python3,
+//                                         checked against relgeo (not with --skip_python)
+//   The PyTorch rows are --slow_queries for mlp and real, min(8, --conv_queries) for conv.
+//   precision/mlp/bf16_vs_fp32        how far bfloat16 moves the representations, and MRR
+//   latency/{mlp,conv}/1query         one query against K anchors
+//   rows/mlp/fast/<rows>              rows per batch 64 ... 4096 (64 queries)
+//   scaling/K/<K>, scaling/N/<N>      K = 16 ... 1000 (N = 8), N = 2 ... 32 (K = 256); mlp, 64 queries
+//   memory/K<K>/N<N>/budget<MB>MB     peak RSS of one Encode of 16 queries in a child process
+//                                     (this binary with --memory_probe), per memory budget
+//   rows/conv/fast/<rows>             rows per batch 32 ... 2048 (16 queries)
+// Then a summary table (pairs/s, evals/s, GFLOP/s, % of peak) with ratios between rows,
+// also written by --summary_json, and --scaling_png's PREFIX_K.png and PREFIX_N.png.
 //
 // FLOP accounting (per map evaluation = per interior path point; a line z -> a has
 // N - 1 of them, f(z) and f(a) are computed once and their time is included):
@@ -17,13 +46,17 @@
 //               mlp 2 (128*512 + 512*784) = 933,888;  conv 802,816 + 1,806,336 + 112,896 = 2,722,048
 //   executed    what the encoder actually runs per path point: the affine fast path
 //               replaces the first layer by an interpolation (2 h FLOPs):
-//               mlp 802,816 + 1,024; conv 1,919,232 + 6,272
+//               mlp 802,816 + 1,024; conv 1,919,232 + 6,272; with the relu sign split
+//               the layer after the first relu runs only over the units that change sign
+//               (their mean fraction s, measured on the bench's inputs) plus the
+//               interpolation of its end-point products: mlp - 2*512*784 (1 - s) + 2*784,
+//               conv - 1,806,336 (1 - s) + 2*6,272. Plain rows execute the map FLOPs.
 // GFLOP/s_map = evaluations x map FLOPs / s (the useful work of the straight-line
 // proxy); GFLOP/s_exec = evaluations x executed FLOPs / s. The GEMM peak is the better
 // of torch::mm_out of (2048 x 512) x (512 x 784) float32 (OpenBLAS) and the same GEMM as
-// concurrent single-threaded dnnl_sgemm lanes, measured before and after every encoder
-// benchmark (the mean is its peak), so contention on a shared machine moves both sides
-// of the ratio together.
+// concurrent single-threaded dnnl_sgemm lanes, measured before and after every encoder,
+// naive and PyTorch benchmark (the mean is its peak), so contention on a shared machine
+// moves both sides of the ratio together.
 #include <benchmark/benchmark.h>
 #include <torch/script.h>
 

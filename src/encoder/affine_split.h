@@ -11,9 +11,11 @@
 // so it needs no convention from the map's author. It accepts a forward whose input
 // x has exactly one use, and that use is one of
 //   aten::linear(x, W, b?)                          (torch.nn.Linear, F.linear)
-//   aten::matmul/mm(x, aten::t(W) | W^T-shaped M)   optionally followed by
+//   aten::addmm(b, x, R) (beta = alpha = 1)         (torch.addmm(b, x, W.t()))
+//   aten::matmul/mm(x, R)                           optionally followed by
 //   aten::add(_, b, 1) / aten::add(b, _, 1)         (hand-written x @ W.t() + b)
-// with W, b module attributes (parameters or buffers) or graph constants. The rest g
+// where R = aten::t(W), W.transpose(0, 1) or a W^T-shaped M, and W, b are module
+// attributes (parameters or buffers) or graph constants. The rest g
 // is the same graph with the first layer's output replaced by a new input. The
 // encoder then checks numerically that g(x W^T + b) == f(x) on probe rows before
 // using it, so an unexpected graph shape falls back to the generic path.
@@ -48,10 +50,25 @@ struct AffineSplit {
 // nullopt when the forward graph does not start with a recognised affine layer.
 std::optional<AffineSplit> DetectAffineSplit(const torch::jit::Module& module);
 
-// The rest of the map as a native MLP plan, when its graph is a plain chain of
-//   aten::linear / aten::matmul(x, W.t()) [+ aten::add bias] / relu / sigmoid / tanh
-// ending in the graph's output, and oneDNN's dnnl_sgemm (which LibTorch loads) is
-// available. It runs without the TorchScript interpreter and with OpenMP as the only
+// The rest of the map as a native plan (MlpPlan), when its graph, after constant
+// propagation, is a chain (each node takes the previous node's output) of
+//   aten::linear(x, W, b?)
+//   aten::addmm(b, x, R) (beta = alpha = 1), aten::matmul/mm(x, R) [+ aten::add(_, b, 1)]
+//       with R = W.t(), W.transpose(0, 1) or a held matrix
+//   aten::conv_transpose2d(x, W, b?, stride, padding, output_padding, groups 1,
+//       dilation 1) on rows that hold images: square kernel, each of stride, padding
+//       and output_padding the same in both dimensions
+//   aten::view / aten::reshape to [-1 or x.size(0), ...] with 2 or 4 dimensions,
+//   aten::unflatten(x, 1, [c, h, w]), aten::flatten(x, 1, -1): a 4-dimensional shape
+//       or unflatten makes the rows images (C x H x W), a 2-dimensional shape or
+//       flatten makes them flat again (the linear layers above need flat rows)
+//   aten::relu / sigmoid / tanh and their in-place forms (before the first layer:
+//       the plan's lead activations)
+// ending in the graph's output, with W and b module attributes or graph constants
+// (the prim::GetAttr, constant, list, aten::t and x.size(0) nodes that feed the chain
+// are passed over), and oneDNN's dnnl_sgemm (which LibTorch loads) available;
+// dnnl_gemm_bf16bf16f32 is picked up too when present (EncoderPrecision::kBFloat16).
+// The plan runs without the TorchScript interpreter and with OpenMP as the only
 // thread pool (the GEMM inside each of relgeo's parallel lanes is single-threaded).
 struct NativeRest {
   MlpPlan plan;
