@@ -559,3 +559,11 @@ Result<std::unique_ptr<VectorIndex>> VectorIndex::Deserialize(const std::string&
 }
 
 }  // namespace relgeo
+
+namespace relgeo::internal {
+// For BuildInfo (src/util/version.cpp).
+std::string FaissVersion() {
+  return std::to_string(FAISS_VERSION_MAJOR) + "." + std::to_string(FAISS_VERSION_MINOR) + "." +
+         std::to_string(FAISS_VERSION_PATCH);
+}
+}  // namespace relgeo::internal

@@ -45,9 +45,10 @@ struct EncoderOptions {
   // layer maps the straight line to a straight line); it is used only after a numerical
   // check on probe rows agrees with the plain forward. false = always the plain forward.
   bool allow_affine_fast_path = true;
-  // With the fast path, when the rest of the map is a plain chain of linear layers and
-  // relu/sigmoid/tanh, run it natively (oneDNN sgemm + fused bias/activation/distance
-  // passes, no TorchScript interpreter), checked on probe rows like the fast path.
+  // With the fast path, when the rest of the map is a plain chain of linear layers,
+  // transposed convolutions, reshapes and relu/sigmoid/tanh (docs/design.md §4.4), run
+  // it natively (oneDNN sgemm + fused bias/activation/distance passes, no TorchScript
+  // interpreter), checked on probe rows like the fast path.
   // false = run the rest through TorchScript.
   bool allow_native_mlp = true;
   // With the native path, when the rest starts with relu followed by a linear layer W:

@@ -19,3 +19,4 @@
 #include "relgeo/status.h"
 #include "relgeo/stitching.h"
 #include "relgeo/threads.h"
+#include "relgeo/version.h"

@@ -5,6 +5,7 @@
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/version.h>
 #include <rocksdb/write_batch.h>
 
 #include <filesystem>
@@ -154,3 +155,10 @@ Status Store::Close() {
 }
 
 }  // namespace relgeo::store
+
+namespace relgeo::internal {
+// For BuildInfo (src/util/version.cpp).
+std::string RocksDbVersion() {
+  return std::to_string(ROCKSDB_MAJOR) + "." + std::to_string(ROCKSDB_MINOR) + "." + std::to_string(ROCKSDB_PATCH);
+}
+}  // namespace relgeo::internal

@@ -1,5 +1,7 @@
 #include "relgeo/threads.h"
 
+#include "util/blas_threads.h"
+
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
 #include <omp.h>
@@ -18,14 +20,25 @@ int ConfigureThreads(int n) {
   (void)at::get_num_threads();
   at::set_num_threads(n);
   omp_set_num_threads(n);
-  // OpenBLAS (used by FAISS and Eigen-free BLAS paths) runs its own pthread pool;
-  // set it when the library is loaded, without making relgeo link against it.
-  using SetFn = void (*)(int);
-  if (auto fn = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(n);
+  internal::SetBlasThreads(n);
   g_threads = n;
   return n;
 }
 
 int ConfiguredThreads() { return g_threads.load(); }
+
+namespace internal {
+// OpenBLAS (FAISS's BLAS) runs its own pthread pool; reach it when the library is
+// loaded, without making relgeo link against it.
+int BlasThreads() {
+  using GetFn = int (*)();
+  auto fn = reinterpret_cast<GetFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  return fn ? fn() : 0;
+}
+void SetBlasThreads(int n) {
+  using SetFn = void (*)(int);
+  if (auto fn = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(n);
+}
+}  // namespace internal
 
 }  // namespace relgeo

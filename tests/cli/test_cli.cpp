@@ -13,6 +13,10 @@
 #include <sstream>
 #include <vector>
 
+#include <torch/version.h>
+
+#include <Eigen/Core>
+
 #include "fixtures.h"
 #include "relgeo/npy.h"
 
@@ -285,6 +289,27 @@ TEST(Cli, ProgressOffATerminalIsAStartLineAnEndLineAndFewInBetween) {
   ASSERT_EQ(every_update.rc, 0) << every_update.err;
   EXPECT_GE(progress_lines(every_update.err).size(), 10u) << every_update.err;
   EXPECT_TRUE(Exec(RELGEO_CLI_PATH, "-q " + args).err.find("encode:") == std::string::npos);
+}
+
+TEST(Cli, VersionNamesTheLibrariesOfThisBuild) {
+  CmdResult r = Exec(RELGEO_CLI_PATH, "version --json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j.at("relgeo").get<std::string>(), RELGEO_PROJECT_VERSION);
+  EXPECT_EQ(j.at("libtorch").get<std::string>(), TORCH_VERSION);
+  EXPECT_EQ(j.at("eigen").get<std::string>(), std::to_string(EIGEN_WORLD_VERSION) + "." +
+                                                  std::to_string(EIGEN_MAJOR_VERSION) + "." +
+                                                  std::to_string(EIGEN_MINOR_VERSION));
+  EXPECT_FALSE(j.at("faiss").get<std::string>().empty());
+  EXPECT_FALSE(j.at("rocksdb").get<std::string>().empty());
+  EXPECT_TRUE(j.at("cuda").is_boolean());
+  EXPECT_EQ(j.at("cuda_devices").get<int>(), 0) << "no GPU on the test machines";
+  bool has_avx512 = false;
+  for (const auto& f : j.at("cpu_features")) has_avx512 |= f.get<std::string>() == "avx512f";
+  EXPECT_EQ(has_avx512, __builtin_cpu_supports("avx512f") != 0);
+  CmdResult text = Exec(RELGEO_CLI_PATH, "version");
+  EXPECT_EQ(text.rc, 0);
+  EXPECT_EQ(text.out.rfind("relgeo " RELGEO_PROJECT_VERSION, 0), 0u) << text.out;
 }
 
 }  // namespace
