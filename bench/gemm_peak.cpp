@@ -1,8 +1,9 @@
 // This machine's float32 GEMM peak, measured in the run that reports against it.
 #include "gemm_peak.h"
 
+#include "encoder/gemm.h"
+
 #include <ATen/Parallel.h>
-#include <dlfcn.h>
 #include <torch/script.h>
 
 #include <algorithm>
@@ -36,10 +37,7 @@ double GemmGflops(int64_t M, int64_t K, int64_t N, double min_seconds) {
 // The same GEMM as `threads` concurrent single-threaded oneDNN sgemms on row slices
 // (how the encoder's native lanes run their GEMMs); 0 when oneDNN is not loaded.
 double GemmGflopsLanes(int64_t M, int64_t K, int64_t N, double min_seconds) {
-  using Sgemm = int (*)(char, char, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,
-                        float, float*, int64_t);
-  static auto sgemm = reinterpret_cast<Sgemm>(dlsym(RTLD_DEFAULT, "dnnl_sgemm"));
-  if (!sgemm) return 0;
+  const auto sgemm = &internal::OneDnnSgemm;
   c10::InferenceMode guard;
   const int T = std::max(1, at::get_num_threads());
   const int64_t rows = (M + T - 1) / T;

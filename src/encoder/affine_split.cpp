@@ -1,4 +1,5 @@
 #include "encoder/affine_split.h"
+#include "encoder/gemm.h"
 
 #include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/ir/ir.h>
@@ -7,7 +8,6 @@
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/inliner.h>
 
-#include <dlfcn.h>
 
 #include <algorithm>
 #include <sstream>
@@ -229,8 +229,6 @@ std::optional<AffineSplit> DetectAffineSplit(const torch::jit::Module& module) {
 
 std::optional<NativeRest> DetectNativeRest(const AffineSplit& split) {
   try {
-    auto sgemm = reinterpret_cast<MlpPlan::Sgemm>(dlsym(RTLD_DEFAULT, "dnnl_sgemm"));
-    if (!sgemm) return std::nullopt;
     // Constant propagation folds what scripted torch.nn modules compute from constants
     // (ConvTranspose2d's output_padding logic, shape lists).
     auto graph = split.rest->graph()->copy();
@@ -242,8 +240,8 @@ std::optional<NativeRest> DetectNativeRest(const AffineSplit& split) {
     NativeRest nr;
     int64_t width = split.hidden_dim();
     int64_t img_c = 0, img_h = 0, img_w = 0;  // set while rows hold images (NCHW)
-    nr.plan.sgemm = sgemm;
-    nr.plan.bgemm = reinterpret_cast<MlpPlan::Bgemm>(dlsym(RTLD_DEFAULT, "dnnl_gemm_bf16bf16f32"));
+    nr.plan.sgemm = &OneDnnSgemm;
+    nr.plan.bgemm = OneDnnBf16Gemm();
     std::ostringstream desc;
     bool bias_open = false;  // the last layer came from a matmul and may take an add
     auto add_layer = [&](const torch::Tensor& w /* out x in */, const torch::Tensor& b) {

@@ -66,8 +66,8 @@ std::optional<AffineSplit> DetectAffineSplit(const torch::jit::Module& module);
 //       the plan's lead activations)
 // ending in the graph's output, with W and b module attributes or graph constants
 // (the prim::GetAttr, constant, list, aten::t and x.size(0) nodes that feed the chain
-// are passed over), and oneDNN's dnnl_sgemm (which LibTorch loads) available;
-// dnnl_gemm_bf16bf16f32 is picked up too when present (EncoderPrecision::kBFloat16).
+// are passed over). GEMMs go through oneDNN's dnnl_sgemm, linked explicitly
+// (encoder/gemm.h); its bfloat16 GEMM is used too when present (kBFloat16).
 // The plan runs without the TorchScript interpreter and with OpenMP as the only
 // thread pool (the GEMM inside each of relgeo's parallel lanes is single-threaded).
 struct NativeRest {
