@@ -226,7 +226,7 @@ class HnswIndex : public VectorIndex {
     raw.release();
     out->index_.reset(h);
     out->pos_to_id_.resize(table.size() / 8);
-    std::memcpy(out->pos_to_id_.data(), table.data(), table.size());
+    if (!table.empty()) std::memcpy(out->pos_to_id_.data(), table.data(), table.size());  // an empty index has no table
     if (static_cast<int64_t>(out->pos_to_id_.size()) != h->ntotal) return Status::Corruption("HNSW id table size mismatch");
     for (size_t p = 0; p < out->pos_to_id_.size(); ++p)
       if (out->pos_to_id_[p] != -1 && !out->id_to_pos_.emplace(out->pos_to_id_[p], p).second)

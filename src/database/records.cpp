@@ -35,7 +35,7 @@ Result<Matrix> DecodeMatrix(const std::string& s) {
   if (c == 0 || r > (1u << 30) || c > (1u << 30) || s.size() != 16 + r * c * 4)
     return Status::Corruption("stored matrix has a bad size");
   Matrix m(r, c);
-  std::memcpy(m.data(), s.data() + 16, r * c * 4);
+  if (r * c > 0) std::memcpy(m.data(), s.data() + 16, r * c * 4);
   return m;
 }
 
@@ -89,7 +89,7 @@ Result<std::vector<int64_t>> DecodeAnchorSet(const std::string& s) {
   if (s.size() < 8 || (s.size() - 8) % 8 != 0 || GetU64(s, 0) != (s.size() - 8) / 8)
     return Status::Corruption("anchor set record is damaged");
   std::vector<int64_t> ids(GetU64(s, 0));
-  std::memcpy(ids.data(), s.data() + 8, ids.size() * 8);
+  if (!ids.empty()) std::memcpy(ids.data(), s.data() + 8, ids.size() * 8);
   return ids;
 }
 
