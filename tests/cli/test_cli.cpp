@@ -129,8 +129,11 @@ TEST_F(CliTest, RegisterIndexSearchRemoveReopen) {
   EXPECT_EQ(Info(db)["collections"][0]["items"], 290);
   CmdResult s = Relgeo("search --db " + db + " --collection C --model A --latents " + Ae(1, "z_test.npy") + " --k 5 --json");
   ASSERT_EQ(s.rc, 0);
-  for (const auto& row : json::parse(s.out)["results"])
-    for (const auto& id : row["ids"]) EXPECT_GE(id.get<int64_t>(), 10);
+  // The parsed document is kept alive for the loop: ranging over a member of the
+  // temporary json::parse(...) would iterate a destroyed object.
+  const json after_remove = json::parse(s.out);
+  for (const auto& row : after_remove.at("results"))
+    for (const auto& id : row.at("ids")) EXPECT_GE(id.get<int64_t>(), 10);
 
   // Bad input: clear one-line errors, non-zero exit codes, the database unchanged.
   Matrix z = *ReadNpyMatrix(Ae(1, "z_test.npy"));
