@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "encoder/torch_internal.h"
+#include "util/status_error.h"
 
 namespace relgeo {
 
@@ -39,12 +40,20 @@ std::string EssentialMessage(const std::string& msg) {
 }
 }  // namespace
 
+// What was thrown keeps its code: a Status carried by StatusError comes out as it
+// went in. LibTorch's own errors (c10::Error, and the std::runtime_error family that
+// TorchScript's `raise` / `assert` and its loader throw) mean the map or its input
+// was refused: InvalidArgument. Running out of memory is Internal.
 Status GuardTorch(const std::string& context, const std::function<void()>& fn) {
   try {
     fn();
     return Status::OK();
+  } catch (const internal::StatusError& e) {
+    return e.status().WithContext(context);
   } catch (const c10::Error& e) {
     return Status::InvalidArgument(context + ": " + EssentialMessage(e.what_without_backtrace()));
+  } catch (const std::bad_alloc&) {
+    return Status::Internal(context + ": out of memory");
   } catch (const std::exception& e) {
     return Status::InvalidArgument(context + ": " + EssentialMessage(e.what()));
   }
@@ -62,7 +71,8 @@ Result<torch::Tensor> MetricMap::Impl::Forward(const torch::Tensor& x) const {
   Status st = GuardTorch("metric map forward failed", [&] {
     c10::InferenceMode guard;
     torch::jit::IValue v = module.forward({x});
-    if (!v.isTensor()) throw std::runtime_error("forward returned " + v.tagKind() + ", expected a tensor");
+    if (!v.isTensor())
+      throw internal::StatusError(Status::InvalidArgument("forward returned " + v.tagKind() + ", expected a tensor"));
     out = v.toTensor();
   });
   RELGEO_RETURN_IF_ERROR(st);

@@ -3,9 +3,12 @@
 
 #include <cmath>
 
+#include "encoder/encoder_plan.h"
+#include "encoder/torch_internal.h"
 #include "fixtures.h"
 #include "relgeo/npy.h"
 #include "relgeo/relative_encoder.h"
+#include "util/status_error.h"
 
 namespace relgeo {
 namespace {
@@ -91,6 +94,44 @@ TEST(MetricMap, ThrowingOnlyForSomeInputsIsCaughtAtEncode) {
   auto enc2 = RelativeEncoder::Create(*nanmap, Matrix(1, 1, std::vector<float>{1.f}), {});
   ASSERT_TRUE(enc2.ok());
   EXPECT_FALSE((*enc2)->Encode(Matrix(1, 1, std::vector<float>{-1.f})).ok());
+}
+
+// A map that raises is bad input (InvalidArgument, exit 2 in the tool), with its own message.
+TEST(MetricMap, AMapThatRaisesIsInvalidArgument) {
+  auto map = MetricMap::FromBytes(ModuleBytes(
+      "  assert bool(torch.all(x <= 5.0)), 'latents out of the decoder range'\n"
+      "  return x * 2.0\n",
+      2));
+  ASSERT_TRUE(map.ok()) << map.status().ToString();
+  auto enc = RelativeEncoder::Create(*map, Matrix(1, 2, std::vector<float>{0.f, 0.f}), {});
+  ASSERT_TRUE(enc.ok()) << enc.status().ToString();
+  auto r = (*enc)->Encode(Matrix(1, 2, std::vector<float>{9.f, 9.f}));
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("latents out of the decoder range"), std::string::npos) << r.status().message();
+}
+
+// Errors keep their code on the way out of GuardTorch (and InTorchScope, which the
+// encoder runs under): a Status thrown as internal::StatusError comes out with its
+// own code (an Internal or IOError stays that, an InvalidArgument stays that);
+// LibTorch's errors are the map refusing its input (InvalidArgument); running out
+// of memory is Internal.
+TEST(GuardTorch, KeepsTheCodeOfWhatWasThrown) {
+  for (const Status& thrown : {Status::Internal("dnnl_sgemm failed"), Status::IOError("disk gone"),
+                               Status::InvalidArgument("bad latents"), Status::NotFound("no such map")}) {
+    for (int scope = 0; scope < 2; ++scope) {
+      auto fn = [&] { throw internal::StatusError(thrown); };
+      const Status got = scope == 0 ? GuardTorch("encoding", fn) : internal::InTorchScope("encoding", fn);
+      EXPECT_EQ(got.code(), thrown.code()) << got.ToString();
+      EXPECT_EQ(got.message(), "encoding: " + thrown.message());
+    }
+  }
+  const Status c10 = GuardTorch("forward", [] { TORCH_CHECK(false, "shape [2, 3] is invalid"); });
+  EXPECT_EQ(c10.code(), StatusCode::kInvalidArgument) << c10.ToString();
+  EXPECT_NE(c10.message().find("shape [2, 3] is invalid"), std::string::npos) << c10.message();
+  const Status oom = GuardTorch("forward", [] { throw std::bad_alloc(); });
+  EXPECT_EQ(oom.code(), StatusCode::kInternal) << oom.ToString();
+  EXPECT_NE(oom.message().find("out of memory"), std::string::npos) << oom.message();
+  EXPECT_TRUE(GuardTorch("nothing", [] {}).ok());
 }
 
 }  // namespace
