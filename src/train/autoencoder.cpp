@@ -10,11 +10,11 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <random>
 #include <sstream>
 
 #include "encoder/torch_internal.h"
+#include "relgeo/file_io.h"
 #include "util/blas_threads.h"
 
 namespace relgeo {
@@ -210,14 +210,7 @@ Status SaveAutoencoder(const AeTrainResult& result, const std::string& dir) {
   if (ec) return Status::IOError("cannot create " + dir + ": " + ec.message());
   for (const auto& [name, bytes] : {std::pair<std::string, const std::string*>{"encoder.pt", &result.encoder_bytes},
                                     {"decoder.pt", &result.decoder_bytes}}) {
-    const std::string path = dir + "/" + name, tmp = path + ".tmp";
-    {
-      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-      out.write(bytes->data(), static_cast<std::streamsize>(bytes->size()));
-      if (!out) return Status::IOError("cannot write " + tmp);
-    }
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) return Status::IOError("cannot rename " + tmp + ": " + ec.message());
+    RELGEO_RETURN_IF_ERROR(WriteFileAtomically(dir + "/" + name, {*bytes}));
   }
   return Status::OK();
 }
