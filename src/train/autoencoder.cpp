@@ -134,7 +134,9 @@ Status CheckImages(MatrixView m, const char* what, bool allow_empty) {
 Result<AeTrainResult> TrainAutoencoder(MatrixView train_images, MatrixView eval_images, const AeTrainOptions& o) {
   RELGEO_RETURN_IF_ERROR(CheckImages(train_images, "training images (n x 784)", false));
   RELGEO_RETURN_IF_ERROR(CheckImages(eval_images, "evaluation images (n x 784)", true));
-  if (o.latent_dim < 1) return Status::InvalidArgument("latent dimension must be >= 1");
+  if (o.latent_dim < 1 || o.latent_dim > kMaxLatentDim)
+    return Status::InvalidArgument("latent dimension must be in [1, " + std::to_string(kMaxLatentDim) + "], got " +
+                                   std::to_string(o.latent_dim));
   if (o.epochs < 1) return Status::InvalidArgument("epochs must be >= 1");
   if (o.batch_size < 1) return Status::InvalidArgument("batch size must be >= 1");
   if (!(o.learning_rate > 0)) return Status::InvalidArgument("learning rate must be positive");

@@ -316,5 +316,49 @@ TEST(Database, BadInputLeavesDatabaseUnchanged) {
   EXPECT_EQ(again->GetCollectionInfo("items")->items, 90);
 }
 
+// Numbers that size allocations are bounded where they enter: efSearch 1..100000
+// (0 = the default 64), nprobe 0..nlist (0 = the default 16, at most nlist),
+// anchor sets of at most 1,000,000 ids. Each limit is InvalidArgument and leaves
+// the database unchanged.
+TEST(Database, SearchParametersAndAnchorSetsAreBounded) {
+  CrossSetup s;
+  const std::string dir = FreshDir("bounds");
+  auto db = OpenOrDie(dir);
+  ASSERT_TRUE(db);
+  s.Register(*db, "HNSW16");
+  ASSERT_OK(db->CreateCollection("ivf", {"S", "IVF4,Flat", 6}));
+  ASSERT_OK(db->Add("items", "A", Iota(50), s.za.view().RowSlice(0, 50)));
+  ASSERT_OK(db->Add("ivf", "A", Iota(50), s.za.view().RowSlice(0, 50)));
+  const std::string snap = Snapshot(*db);
+  const Matrix q = Matrix::CopyOf(s.zb.view().RowSlice(0, 2));
+  auto search = [&](const std::string& coll, int ef, int nprobe) {
+    SearchParams p;
+    p.ef_search = ef;
+    p.nprobe = nprobe;
+    return db->Search(coll, "B", q, 3, p).status();
+  };
+  auto refused = [&](const Status& st, const std::string& needle) {
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+    EXPECT_NE(st.message().find(needle), std::string::npos) << st.message() << " lacks " << needle;
+  };
+  refused(search("items", -1, 0), "ef_search");
+  refused(search("items", 100001, 0), "100000");
+  refused(search("items", 2000000000, 0), "100000");
+  refused(search("items", 0, -1), "nprobe");
+  refused(search("ivf", 0, 5), "nlist");
+  refused(db->SearchRepresentations("items", RandomMatrix(1, s.K, 3), 3, {-5, 0}).status(), "ef_search");
+  EXPECT_OK(search("items", 0, 0));
+  EXPECT_OK(search("items", 100000, 0));
+  EXPECT_OK(search("ivf", 0, 4));
+  EXPECT_OK(search("ivf", 64, 1));
+  std::vector<int64_t> many(1000001);
+  for (size_t i = 0; i < many.size(); ++i) many[i] = static_cast<int64_t>(i);
+  refused(db->CreateAnchorSet("big", many), "1000000");
+  many.pop_back();
+  EXPECT_OK(db->CreateAnchorSet("big", many));
+  ASSERT_OK(db->DropAnchorSet("big"));
+  EXPECT_EQ(Snapshot(*db), snap);
+}
+
 }  // namespace
 }  // namespace relgeo
