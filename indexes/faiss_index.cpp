@@ -479,7 +479,7 @@ Result<IndexSpec> IndexSpec::Parse(const std::string& text) {
   static const std::regex hnsw("^\\s*HNSW(\\d+)(,\\s*Flat)?\\s*$", std::regex::icase);
   static const std::regex ivf("^\\s*IVF(\\d+)(,\\s*(Flat|SQ8|PQ\\d+))?\\s*$", std::regex::icase);
   auto bad = [&](const std::string& why) {
-    return Status::InvalidArgument("index spec '" + text + "': " + why +
+    return Status::InvalidArgument("index spec '" + PrintableText(text) + "': " + why +
                                    " (expected Flat, HNSW<M>[,Flat] or IVF<nlist>[,Flat|SQ8|PQ<m>])");
   };
   if (std::regex_match(text, flat)) {

@@ -15,10 +15,12 @@ namespace fs = std::filesystem;
 
 Status CheckName(const std::string& name, const char* what) {
   if (name.empty() || name.size() > 128)
-    return Status::InvalidArgument(std::string(what) + " name must have 1-128 characters");
+    return Status::InvalidArgument(std::string(what) + " name must have 1-128 characters, got " +
+                                   std::to_string(name.size()));
   for (char c : name)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'))
-      return Status::InvalidArgument(std::string(what) + " name '" + name + "' may only use letters, digits, '_', '-', '.'");
+      return Status::InvalidArgument(std::string(what) + " name '" + PrintableText(name) +
+                                     "' may only use letters, digits, '_', '-', '.'");
   return Status::OK();
 }
 

@@ -360,5 +360,24 @@ TEST(Database, SearchParametersAndAnchorSetsAreBounded) {
   EXPECT_EQ(Snapshot(*db), snap);
 }
 
+// Names are echoed in messages with control characters escaped (a name with an
+// escape sequence must not reach a terminal raw), and the message stays one line.
+TEST(Database, NamesInMessagesAreEscaped) {
+  const std::string dir = FreshDir("escape");
+  auto db = OpenOrDie(dir);
+  ASSERT_TRUE(db);
+  auto clean = [](const Status& st, const std::string& needle) {
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+    for (unsigned char c : st.message()) EXPECT_GE(c, 0x20) << "raw control byte in: " << st.message();
+    EXPECT_NE(st.message().find(needle), std::string::npos) << st.message() << " lacks " << needle;
+  };
+  clean(db->CreateAnchorSet("a\x1b[31mred\nline", {1, 2}), "a\\x1b[31mred\\nline");
+  ASSERT_OK(db->CreateAnchorSet("S", {1, 2}));
+  clean(db->CreateCollection("c\x07", {"S"}), "c\\x07");
+  clean(db->CreateCollection("c", {"S", "Fl\x1b" "at"}), "Fl\\x1bat");
+  clean(db->CreateCollection("c", {"S\x7f"}), "S\\x7f");
+  clean(db->Search("c\t", "m", RandomMatrix(1, 2, 1), 1).status(), "c\\t");
+}
+
 }  // namespace
 }  // namespace relgeo
