@@ -379,5 +379,30 @@ TEST(Database, NamesInMessagesAreEscaped) {
   clean(db->Search("c\t", "m", RandomMatrix(1, 2, 1), 1).status(), "c\\t");
 }
 
+// The index spec is stored (and listed) in its canonical spelling, whatever the
+// caller typed: "flat" -> "Flat", "hnsw016,flat" -> "HNSW16", "ivf4,sq8" -> "IVF4,SQ8".
+TEST(Database, IndexSpecsAreStoredInTheirCanonicalSpelling) {
+  const std::string dir = FreshDir("canonical");
+  const std::vector<std::pair<std::string, std::string>> specs = {
+      {"flat", "Flat"}, {" FLAT ", "Flat"}, {"hnsw016,flat", "HNSW16"}, {"ivf4,sq8", "IVF4,SQ8"}, {"Ivf8", "IVF8,Flat"}};
+  {
+    auto db = OpenOrDie(dir);
+    ASSERT_TRUE(db);
+    ASSERT_OK(db->CreateAnchorSet("S", Iota(4)));
+    for (size_t i = 0; i < specs.size(); ++i) {
+      ASSERT_OK(db->CreateCollection("c" + std::to_string(i), {"S", specs[i].first}));
+      EXPECT_EQ(db->GetCollectionInfo("c" + std::to_string(i))->options.index, specs[i].second);
+    }
+  }
+  auto db = OpenOrDie(dir);
+  ASSERT_TRUE(db);
+  for (size_t i = 0; i < specs.size(); ++i) {
+    auto info = db->GetCollectionInfo("c" + std::to_string(i));
+    ASSERT_TRUE(info.ok());
+    EXPECT_EQ(info->options.index, specs[i].second) << specs[i].first;
+    EXPECT_EQ(info->index_state, "loaded") << specs[i].first;
+  }
+}
+
 }  // namespace
 }  // namespace relgeo
