@@ -171,8 +171,9 @@ class FlatIndex : public VectorIndex {
     RELGEO_RETURN_IF_ERROR(GuardFaiss("removing from Flat index", [&] { removed = index_->remove_ids(sel); }));
     return static_cast<int64_t>(removed);
   }
-  Status Search(MatrixView q, int64_t k, const IndexSearchParams&, const IdFilter* filter, int64_t* out_ids,
+  Status Search(MatrixView q, int64_t k, const IndexSearchParams& params, const IdFilter* filter, int64_t* out_ids,
                 float* out_scores) const override {
+    RELGEO_RETURN_IF_ERROR(CheckSearchParams(spec_, params));
     auto x = Normalized(q);
     return GuardFaiss("searching Flat index", [&] {
       FilteredSearch(
@@ -283,6 +284,7 @@ class HnswIndex : public VectorIndex {
 
   Status Search(MatrixView q, int64_t k, const IndexSearchParams& params, const IdFilter* filter, int64_t* out_ids,
                 float* out_scores) const override {
+    RELGEO_RETURN_IF_ERROR(CheckSearchParams(spec_, params));
     auto x = Normalized(q);
     const int64_t tomb = static_cast<int64_t>(pos_to_id_.size() - id_to_pos_.size());
     return GuardFaiss("searching HNSW index", [&] {
@@ -426,6 +428,7 @@ class IvfIndex : public VectorIndex {
 
   Status Search(MatrixView q, int64_t k, const IndexSearchParams& params, const IdFilter* filter, int64_t* out_ids,
                 float* out_scores) const override {
+    RELGEO_RETURN_IF_ERROR(CheckSearchParams(spec_, params));
     auto x = Normalized(q);
     const faiss::Index* idx = ivf_ ? static_cast<const faiss::Index*>(ivf_.get()) : buffer_.get();
     return GuardFaiss("searching IVF index", [&] {
@@ -476,7 +479,7 @@ Result<IndexSpec> IndexSpec::Parse(const std::string& text) {
   static const std::regex hnsw("^\\s*HNSW(\\d+)(,\\s*Flat)?\\s*$", std::regex::icase);
   static const std::regex ivf("^\\s*IVF(\\d+)(,\\s*(Flat|SQ8|PQ\\d+))?\\s*$", std::regex::icase);
   auto bad = [&](const std::string& why) {
-    return Status::InvalidArgument("index spec '" + text + "': " + why +
+    return Status::InvalidArgument("index spec '" + PrintableText(text) + "': " + why +
                                    " (expected Flat, HNSW<M>[,Flat] or IVF<nlist>[,Flat|SQ8|PQ<m>])");
   };
   if (std::regex_match(text, flat)) {
@@ -490,7 +493,7 @@ Result<IndexSpec> IndexSpec::Parse(const std::string& text) {
     s.kind = Kind::kIVF;
     if (m[1].length() > 7) return bad("nlist out of range");
     s.nlist = std::stoi(m[1]);
-    if (s.nlist < 1 || s.nlist > (1 << 20)) return bad("nlist must be in [1, 1048576]");
+    if (s.nlist < 1 || s.nlist > kMaxNlist) return bad("nlist must be in [1, " + std::to_string(kMaxNlist) + "]");
     if (m[3].matched) {
       std::string c = m[3];
       std::transform(c.begin(), c.end(), c.begin(), ::toupper);
@@ -509,6 +512,19 @@ std::string IndexSpec::ToString() const {
     case Kind::kIVF: return "IVF" + std::to_string(nlist) + "," + ivf_codec;
   }
   return "?";
+}
+
+Status CheckSearchParams(const IndexSpec& spec, const IndexSearchParams& p) {
+  if (p.ef_search < 0 || p.ef_search > kMaxEfSearch)
+    return Status::InvalidArgument("ef_search must be in [0, " + std::to_string(kMaxEfSearch) +
+                                   "] (0: the default, 64), got " + std::to_string(p.ef_search));
+  if (p.nprobe < 0 || p.nprobe > kMaxNlist)
+    return Status::InvalidArgument("nprobe must be in [0, " + std::to_string(kMaxNlist) +
+                                   "] (0: the default, 16), got " + std::to_string(p.nprobe));
+  if (spec.kind == IndexSpec::Kind::kIVF && p.nprobe > spec.nlist)
+    return Status::InvalidArgument("nprobe " + std::to_string(p.nprobe) + " is more than nlist, the " +
+                                   std::to_string(spec.nlist) + " lists of index " + spec.ToString());
+  return Status::OK();
 }
 
 int64_t IndexSpec::TrainThreshold() const {

@@ -42,10 +42,25 @@ inline void OrDie(const Status& s, const std::string& context = "") {
   if (!s.ok()) throw CommandError{context.empty() ? s : s.WithContext(context)};
 }
 
+// Usage errors (exit 2) that name the flag the user gave, checked before anything
+// is allocated: "--ef must be in [1, 100000] (HNSW efSearch), got 0".
+template <typename T>
+void CheckFlag(const std::string& flag, T value, T lo, T hi, const std::string& meaning = "") {
+  if (value >= lo && value <= hi) return;
+  throw CommandError{Status::InvalidArgument(flag + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                                             "]" + (meaning.empty() ? "" : " (" + meaning + ")") + ", got " +
+                                             std::to_string(value))};
+}
+
+// The largest --memory-mb (1 TiB), and the byte count of a --memory-mb value: a finite
+// number of MiB in (0, kMaxMemoryMb], or a usage error naming `flag`.
+inline constexpr double kMaxMemoryMb = 1 << 20;
+int64_t MemoryBudgetBytes(const std::string& flag, double mb);
+
 // Global flags every command sees.
 struct GlobalFlags {
   bool quiet = false;
-  int threads = 0;
+  int threads = 0;  // 0: all cores; at most kMaxThreads (relgeo/threads.h)
 };
 GlobalFlags& Globals();
 

@@ -4,9 +4,11 @@
 
 #include <cstdio>
 #include <iostream>
+#include <limits>
 
 #include "cli_common.h"
 #include "relgeo/database.h"
+#include "relgeo/file_io.h"
 #include "relgeo/npy.h"
 
 namespace relgeo::cli {
@@ -20,22 +22,24 @@ std::unique_ptr<Database> OpenDb(const std::string& dir, bool create) {
   return OrDie(Database::Open(dir, o), "--db " + dir);
 }
 
+// A TorchScript file the command stores: only a regular file of at most
+// kMaxMapFileBytes is read (/dev/zero or a FIFO would be read, or waited on, for ever).
 std::string ReadFileOrDie(const std::string& path, const std::string& flag) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) throw CommandError{Status::NotFound(flag + ": cannot open " + path)};
-  std::string s;
-  char buf[1 << 16];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
-  std::fclose(f);
-  return s;
+  return OrDie(ReadFileBytes(path, kMaxMapFileBytes), flag);
 }
+
+// JSON as text: strings that are not UTF-8 (a name or path from a damaged database
+// or the command line) are written with U+FFFD instead of making dump() throw.
+std::string Dump(const json& j, int indent = -1) { return j.dump(indent, ' ', false, json::error_handler_t::replace); }
 
 void Close(std::unique_ptr<Database>& db) { OrDie(db->Close(), "closing the database"); }
 
 void Say(const std::string& s) {
-  if (!Globals().quiet) std::fprintf(stderr, "%s\n", s.c_str());
+  if (!Globals().quiet) std::fprintf(stderr, "%s\n", PrintableText(s).c_str());
 }
+
+// A name or path in text output (names read from a database are not trusted).
+std::string Txt(const std::string& s) { return PrintableText(s); }
 
 // ------------------------------------------------------------------ anchors
 struct AnchorsArgs {
@@ -53,15 +57,17 @@ void RegisterAnchors(CLI::App& app) {
                  "  relgeo anchors create --db db --name S --ids anchor_ids.npy");
   create->add_option("--db", a->db, "Database directory (created if missing)")->required();
   create->add_option("--name", a->name, "Anchor set name")->required();
-  auto* count = create->add_option("--count", a->count, "K: use sample ids 0..K-1");
+  auto* count = create->add_option("--count", a->count, "K: use sample ids 0..K-1 (1-" + std::to_string(kMaxAnchors) + ")");
   auto* ids = create->add_option("--ids", a->ids, "1-D int .npy of K sample ids")->check(CLI::ExistingFile);
   count->excludes(ids);
-  create->callback([a] {
+  create->callback([a, count] {
     std::vector<int64_t> v;
     if (!a->ids.empty()) {
       v = OrDie(ReadNpyInt64(a->ids), "--ids");
-    } else if (a->count > 0) {
-      for (int64_t i = 0; i < a->count; ++i) v.push_back(i);
+    } else if (count->count() > 0) {
+      CheckFlag<int64_t>("--count", a->count, 1, kMaxAnchors, "anchors");  // before the ids are allocated
+      v.resize(static_cast<size_t>(a->count));
+      for (int64_t i = 0; i < a->count; ++i) v[static_cast<size_t>(i)] = i;
     } else {
       throw CommandError{Status::InvalidArgument("give --count K (K > 0) or --ids IDS.npy")};
     }
@@ -81,9 +87,9 @@ void RegisterAnchors(CLI::App& app) {
     if (l->json) {
       json j = json::array();
       for (auto& s : sets) j.push_back({{"name", s.name}, {"count", s.sample_ids.size()}, {"sample_ids", s.sample_ids}});
-      std::cout << j.dump() << "\n";
+      std::cout << Dump(j) << "\n";
     } else {
-      for (auto& s : sets) std::cout << s.name << "\tK=" << s.sample_ids.size() << "\n";
+      for (auto& s : sets) std::cout << Txt(s.name) << "\tK=" << s.sample_ids.size() << "\n";
     }
   });
   auto d = std::make_shared<AnchorsArgs>();
@@ -118,11 +124,13 @@ void RegisterModel(CLI::App& app) {
   reg->add_option("--distance", a->distance, "Output distance: euclidean | sphere | fisher")->capture_default_str();
   reg->add_option("--encoder", a->encoder, "Optional TorchScript encoder (raw input -> latent), stored too")
       ->check(CLI::ExistingFile);
-  reg->add_option("--latent-dim", a->latent_dim, "Latent dimension d if the map does not tell");
+  auto* latent_dim = reg->add_option("--latent-dim", a->latent_dim,
+                                     "Latent dimension d if the map does not tell (1-" + std::to_string(kMaxLatentDim) + ")");
   reg->add_option("--anchor-set,--anchors", a->anchors, "Anchor set to attach to (--anchors: the older spelling, still accepted)");
   reg->add_option("--anchor-latents", a->anchor_latents, "K x d .npy: this model's latents of the anchor samples, in order")
       ->check(CLI::ExistingFile);
-  reg->callback([a] {
+  reg->callback([a, latent_dim] {
+    if (latent_dim->count() > 0) CheckFlag<int64_t>("--latent-dim", a->latent_dim, 1, kMaxLatentDim, "latent dimension");
     if (a->anchors.empty() != a->anchor_latents.empty())
       throw CommandError{Status::InvalidArgument("--anchor-set and --anchor-latents go together")};
     ModelSpec spec;
@@ -166,13 +174,13 @@ void RegisterModel(CLI::App& app) {
                      {"distance", OutputDistanceName(m.distance)}, {"map_bytes", m.map_bytes},
                      {"has_encoder", m.has_encoder}, {"anchor_sets", m.anchor_sets}});
       } else {
-        std::cout << m.name << "\td=" << m.latent_dim << "\tm=" << m.output_dim << "\t" << OutputDistanceName(m.distance)
+        std::cout << Txt(m.name) << "\td=" << m.latent_dim << "\tm=" << m.output_dim << "\t" << OutputDistanceName(m.distance)
                   << "\tanchors:";
-        for (auto& s : m.anchor_sets) std::cout << " " << s;
+        for (auto& s : m.anchor_sets) std::cout << " " << Txt(s);
         std::cout << (m.has_encoder ? "\t(encoder)" : "") << "\n";
       }
     }
-    if (l->json) std::cout << j.dump() << "\n";
+    if (l->json) std::cout << Dump(j) << "\n";
   });
   auto d = std::make_shared<ModelArgs>();
   CLI::App* drop = g->add_subcommand("drop", "Drop a model (items it indexed stay searchable)");
@@ -212,9 +220,10 @@ void RegisterCollection(CLI::App& app) {
   create->add_option("--name", a->name, "Collection name")->required();
   create->add_option("--anchor-set,--anchors", a->anchors, "Anchor set (--anchors: the older spelling, still accepted)")->required();
   create->add_option("--index", a->index, "Flat | HNSW<M> | IVF<nlist>[,Flat|SQ8|PQ<m>]")->capture_default_str();
-  create->add_option("--steps", a->steps, "Straight-line steps N")->capture_default_str();
+  create->add_option("--steps", a->steps, "Straight-line steps N, 1-" + std::to_string(kMaxSteps))->capture_default_str();
   create->add_option("--mode", a->mode, "length | energy")->capture_default_str();
   create->callback([a] {
+    CheckFlag("--steps", a->steps, 1, kMaxSteps, "straight-line steps");
     CollectionOptions o;
     o.anchor_set = a->anchors;
     o.index = a->index;
@@ -222,8 +231,9 @@ void RegisterCollection(CLI::App& app) {
     o.mode = OrDie(ParsePathMode(a->mode), "--mode");
     auto db = OpenDb(a->db, true);
     OrDie(db->CreateCollection(a->name, o));
+    const std::string spec = OrDie(db->GetCollectionInfo(a->name)).options.index;  // as stored: canonical
     Close(db);
-    Say("created collection '" + a->name + "' (" + a->index + ")");
+    Say("created collection '" + a->name + "' (" + spec + ")");
   });
   auto l = std::make_shared<CollArgs>();
   CLI::App* list = g->add_subcommand("list", "List collections");
@@ -237,10 +247,10 @@ void RegisterCollection(CLI::App& app) {
       if (l->json)
         j.push_back(CollectionJson(c));
       else
-        std::cout << c.name << "\t" << c.options.index << "\tanchors=" << c.options.anchor_set << "\titems=" << c.items
+        std::cout << Txt(c.name) << "\t" << Txt(c.options.index) << "\tanchors=" << Txt(c.options.anchor_set) << "\titems=" << c.items
                   << "\tsteps=" << c.options.steps << "\t" << PathModeName(c.options.mode) << "\n";
     }
-    if (l->json) std::cout << j.dump() << "\n";
+    if (l->json) std::cout << Dump(j) << "\n";
     Close(db);
   });
   auto d = std::make_shared<CollArgs>();
@@ -278,6 +288,7 @@ void RegisterIndex(CLI::App& app) {
   c->add_option("--batch", a->batch, "Items per atomic batch")->capture_default_str();
   c->callback([a] {
     if (a->latents.empty() == a->inputs.empty()) throw CommandError{Status::InvalidArgument("give --latents or --inputs")};
+    CheckFlag<int64_t>("--batch", a->batch, 1, std::numeric_limits<int64_t>::max(), "items per atomic batch");
     std::vector<int64_t> ids;
     if (!a->ids.empty()) ids = OrDie(ReadNpyInt64(a->ids), "--ids");
     auto db = OpenDb(a->db, false);
@@ -323,20 +334,28 @@ void RegisterSearch(CLI::App& app) {
   auto* inp = c->add_option("--inputs", a->inputs, "q x D .npy raw query inputs (the model's stored encoder)")
                   ->check(CLI::ExistingFile);
   lat->excludes(inp);
-  c->add_option("--k", a->k, "Results per query")->capture_default_str();
-  c->add_option("--ef", a->ef, "HNSW efSearch (default 64)");
-  c->add_option("--nprobe", a->nprobe, "IVF lists to visit (default 16)");
+  c->add_option("--k", a->k, "Results per query, 1-" + std::to_string(kMaxSearchK))->capture_default_str();
+  auto* ef = c->add_option("--ef", a->ef, "HNSW efSearch, 1-" + std::to_string(kMaxEfSearch) + " (default 64)");
+  auto* nprobe = c->add_option("--nprobe", a->nprobe, "IVF lists to visit, 1-nlist (default 16, or nlist when smaller)");
   c->add_flag("--json", a->json, "Print one JSON document");
   c->add_option("--out-ids", a->out_ids, "Also write the q x k ids as int64 .npy (-1 = none)");
-  c->callback([a] {
+  c->callback([a, ef, nprobe] {
     if (a->latents.empty() == a->inputs.empty()) throw CommandError{Status::InvalidArgument("give --latents or --inputs")};
+    // Not given: 0, the index's default. Given: a real value (nprobe is also checked
+    // against the collection's nlist by the library).
+    CheckFlag<int64_t>("--k", a->k, 1, kMaxSearchK, "results per query");
+    if (ef->count() > 0) CheckFlag("--ef", a->ef, 1, kMaxEfSearch, "HNSW efSearch; default 64");
+    if (nprobe->count() > 0) CheckFlag("--nprobe", a->nprobe, 1, kMaxNlist, "IVF lists to visit, at most the collection's nlist; default 16");
     Matrix q = OrDie(ReadNpyMatrix(a->inputs.empty() ? a->latents : a->inputs), a->inputs.empty() ? "--latents" : "--inputs");
     auto db = OpenDb(a->db, false);
     SearchParams p;
     p.ef_search = a->ef;
     p.nprobe = a->nprobe;
-    SearchResults r = OrDie(a->inputs.empty() ? db->Search(a->collection, a->model, q, a->k, p)
-                                              : db->SearchInputs(a->collection, a->model, q, a->k, p));
+    auto found = a->inputs.empty() ? db->Search(a->collection, a->model, q, a->k, p)
+                                   : db->SearchInputs(a->collection, a->model, q, a->k, p);
+    if (!found.ok() && found.status().message().rfind("nprobe ", 0) == 0)  // more than the collection's nlist
+      throw CommandError{Status(found.status().code(), "--" + found.status().message())};
+    SearchResults r = OrDie(std::move(found));
     Close(db);
     if (!a->out_ids.empty()) OrDie(WriteNpyInt64(a->out_ids, r.ids), "--out-ids");
     if (a->json) {
@@ -350,7 +369,7 @@ void RegisterSearch(CLI::App& app) {
         }
         results.push_back({{"ids", ids}, {"scores", scores}});
       }
-      std::cout << json{{"results", results}}.dump() << "\n";
+      std::cout << Dump(json{{"results", results}}) << "\n";
     } else {
       for (int64_t i = 0; i < r.queries; ++i) {
         std::cout << i << ":";
@@ -413,23 +432,23 @@ void RegisterInfo(CLI::App& app) {
                                {"anchor_sets", m.anchor_sets}, {"has_encoder", m.has_encoder}});
       j["collections"] = json::array();
       for (auto& c : colls) j["collections"].push_back(CollectionJson(c));
-      std::cout << j.dump(2) << "\n";
+      std::cout << Dump(j, 2) << "\n";
       return;
     }
-    std::cout << "database " << a->db << "\n";
+    std::cout << "database " << Txt(a->db) << "\n";
     std::cout << "anchor sets: " << sets.size() << "\n";
-    for (auto& s : sets) std::cout << "  " << s.name << "  K=" << s.sample_ids.size() << "\n";
+    for (auto& s : sets) std::cout << "  " << Txt(s.name) << "  K=" << s.sample_ids.size() << "\n";
     std::cout << "models: " << models.size() << "\n";
     for (auto& m : models) {
-      std::cout << "  " << m.name << "  d=" << m.latent_dim << "  " << OutputDistanceName(m.distance) << "  anchors:";
-      for (auto& s : m.anchor_sets) std::cout << " " << s;
+      std::cout << "  " << Txt(m.name) << "  d=" << m.latent_dim << "  " << OutputDistanceName(m.distance) << "  anchors:";
+      for (auto& s : m.anchor_sets) std::cout << " " << Txt(s);
       std::cout << "\n";
     }
     std::cout << "collections: " << colls.size() << "\n";
     for (auto& c : colls)
-      std::cout << "  " << c.name << "  " << c.options.index << (c.index_trained ? "" : " (untrained: exact search)")
-                << "  anchors=" << c.options.anchor_set << "  items=" << c.items << "  steps=" << c.options.steps << " "
-                << PathModeName(c.options.mode) << "  index " << c.index_state << "\n";
+      std::cout << "  " << Txt(c.name) << "  " << Txt(c.options.index) << (c.index_trained ? "" : " (untrained: exact search)")
+                << "  anchors=" << Txt(c.options.anchor_set) << "  items=" << c.items << "  steps=" << c.options.steps << " "
+                << PathModeName(c.options.mode) << "  index " << Txt(c.index_state) << "\n";
   });
 }
 

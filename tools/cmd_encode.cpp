@@ -16,7 +16,11 @@ struct EncodeArgs {
   double budget_mb = 256;
 };
 
-void RunEncode(const EncodeArgs& a) {
+void RunEncode(const EncodeArgs& a, bool latent_dim_given) {
+  // Every number first, each error naming its flag (before any file is read).
+  CheckFlag("--steps", a.steps, 1, kMaxSteps, "straight-line steps");
+  const int64_t budget_bytes = MemoryBudgetBytes("--memory-mb", a.budget_mb);
+  if (latent_dim_given) CheckFlag<int64_t>("--latent-dim", a.latent_dim, 1, kMaxLatentDim, "latent dimension");
   Matrix anchors = OrDie(ReadNpyMatrix(a.anchors), "--anchor-latents");
   Matrix latents = OrDie(ReadNpyMatrix(a.latents), "--latents");
   Matrix reps;
@@ -27,12 +31,12 @@ void RunEncode(const EncodeArgs& a) {
     if (a.map.empty()) throw CommandError{Status::InvalidArgument("--map is required with --method relgeo")};
     MetricMapOptions mo;
     mo.distance = OrDie(ParseOutputDistance(a.distance), "--distance");
-    mo.input_dim = a.latent_dim > 0 ? a.latent_dim : anchors.cols();
+    mo.input_dim = latent_dim_given ? a.latent_dim : anchors.cols();
     auto map = OrDie(MetricMap::Load(a.map, mo), "--map");
     EncoderOptions eo;
     eo.steps = a.steps;
     eo.mode = OrDie(ParsePathMode(a.mode), "--mode");
-    eo.memory_budget_bytes = static_cast<int64_t>(a.budget_mb * (1 << 20));
+    eo.memory_budget_bytes = budget_bytes;
     if (a.precision == "bf16") eo.precision = EncoderPrecision::kBFloat16;
     else if (a.precision != "fp32")
       throw CommandError{Status::InvalidArgument("unknown --precision '" + a.precision + "' (expected fp32 or bf16)")};
@@ -56,7 +60,8 @@ void RunEncode(const EncodeArgs& a) {
   }
   OrDie(WriteNpyMatrix(a.out, reps), "--out");
   if (!Globals().quiet)
-    std::fprintf(stderr, "wrote %s: %lld x %lld representations\n", a.out.c_str(), static_cast<long long>(reps.rows()),
+    std::fprintf(stderr, "wrote %s: %lld x %lld representations\n", PrintableText(a.out).c_str(),
+                 static_cast<long long>(reps.rows()),
                  static_cast<long long>(reps.cols()));
 }
 
@@ -70,19 +75,21 @@ void RegisterEncode(CLI::App& app) {
   c->add_option("--anchor-latents,--anchors", a->anchors, "Anchor latents, K x d .npy (same model as --latents) (--anchors: the older spelling, still accepted)")->required()->check(CLI::ExistingFile);
   c->add_option("--latents", a->latents, "Latents to encode, n x d .npy")->required()->check(CLI::ExistingFile);
   c->add_option("--out", a->out, "Output .npy (n x K float32)")->required();
-  c->add_option("--steps", a->steps, "Straight-line steps N")->capture_default_str();
+  c->add_option("--steps", a->steps, "Straight-line steps N, 1-" + std::to_string(kMaxSteps))->capture_default_str();
   c->add_option("--mode", a->mode, "length | energy")->capture_default_str();
   c->add_option("--distance", a->distance, "Output distance: euclidean | sphere | fisher")->capture_default_str();
   c->add_option("--method", a->method, "relgeo | cosine")->capture_default_str();
-  c->add_option("--latent-dim", a->latent_dim, "Latent dimension if it cannot be inferred (default: anchors' columns)");
-  c->add_option("--memory-mb", a->budget_mb, "Encoder memory budget in MiB")->capture_default_str();
+  auto* latent_dim = c->add_option("--latent-dim", a->latent_dim,
+                                   "Latent dimension if it cannot be inferred, 1-" + std::to_string(kMaxLatentDim) +
+                                       " (default: anchors' columns)");
+  c->add_option("--memory-mb", a->budget_mb, "Encoder memory budget in MiB, > 0 and <= 1048576")->capture_default_str();
   c->add_option("--precision", a->precision,
                 "fp32 | bf16 (bfloat16 GEMM inputs on the native path; docs/performance.md says what it changes)")
       ->capture_default_str();
   c->add_flag("--plain", a->plain, "Run the whole map on every path point (no affine split, native plan or sign split)");
   c->add_flag("--no-sign-split", a->no_sign_split, "Dense product on every path point instead of the relu sign split");
   c->add_flag("--show-plan", a->show_plan, "Print how the map is evaluated (affine split, native plan, sign split)");
-  c->callback([a] { RunEncode(*a); });
+  c->callback([a, latent_dim] { RunEncode(*a, latent_dim->count() > 0); });
 }
 
 const bool registered = RegisterCommand(10, RegisterEncode);

@@ -12,6 +12,7 @@
 #include "relgeo/geodesic.h"
 #include "relgeo/metric_map.h"
 #include "relgeo/npy.h"
+#include "relgeo/relative_encoder.h"
 #include "relgeo/stats.h"
 
 namespace relgeo::cli {
@@ -125,12 +126,14 @@ void RunGeodesic(const GeoArgs& a) {
   mo.input_dim = z.cols();
   auto map = OrDie(MetricMap::Load(a.map, mo), "--map");
 
+  CheckFlag("--steps", a.steps, 1, kMaxSteps, "curve segments");
+  for (int N : sweep) CheckFlag("--sweep", N, 1, kMaxSteps, "curve segments of the sweep");
   GeodesicOptions go;
   go.steps = a.steps;
   go.iterations = a.iterations;
   go.learning_rate = a.lr;
   go.refine = a.refine;
-  go.memory_budget_bytes = static_cast<int64_t>(a.budget_mb * (1 << 20));
+  go.memory_budget_bytes = MemoryBudgetBytes("--memory-mb", a.budget_mb);
   auto solve = [&](int64_t rows, int steps) {
     PairSet p = MakePairs(z, rows);
     Progress bar("geodesics N=" + std::to_string(steps), p.starts.rows(), "pairs");

@@ -49,13 +49,15 @@ Matrix FirstRows(Matrix m, int64_t limit) {
 }
 
 void RunMrr(const MrrArgs& a) {
+  CheckFlag("--steps", a.steps, 1, kMaxSteps, "straight-line steps");
+  const int64_t budget_bytes = MemoryBudgetBytes("--memory-mb", a.budget_mb);
   MrrSweepOptions o;
   o.anchor_counts = ParseCounts(a.anchors);
   o.methods = OrDie(ParseSweepMethods(a.methods), "--methods");
   o.draws = a.draws;
   o.encoder.steps = a.steps;
   o.encoder.mode = OrDie(ParsePathMode(a.mode), "--mode");
-  o.encoder.memory_budget_bytes = static_cast<int64_t>(a.budget_mb * (1 << 20));
+  o.encoder.memory_budget_bytes = budget_bytes;
   o.selection = OrDie(ParseAnchorSelection(a.select), "--select");
   o.seed = a.seed;
   o.k = a.k;

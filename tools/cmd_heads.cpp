@@ -3,10 +3,10 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 
 #include "cli_common.h"
+#include "relgeo/file_io.h"
 #include "relgeo/heads.h"
 #include "relgeo/npy.h"
 
@@ -51,11 +51,7 @@ void RunTrain(const HeadArgs& a) {
     throw CommandError{Status::InvalidArgument("--kind must be classifier or diet, got '" + a.kind + "'")};
   }
   if (pb) pb->Finish();
-  {
-    std::ofstream f(a.out, std::ios::binary | std::ios::trunc);
-    f << r.map_bytes;
-    if (!f) throw CommandError{Status::IOError("cannot write " + a.out)};
-  }
+  OrDie(WriteFileAtomically(a.out, {r.map_bytes}), "--out");
   nlohmann::json j;
   j["kind"] = a.kind;
   j["out"] = a.out;

@@ -42,6 +42,7 @@ Matrix FirstRows(const Matrix& m, int64_t count) {
 }
 
 void RunAe(const AeArgs& a) {
+  CheckFlag("--steps", a.steps, 1, kMaxSteps, "straight-line steps");
   Matrix za = FirstRows(OrDie(ReadNpyMatrix(a.a_latents), "--a-latents"), a.count);
   Matrix zb = FirstRows(OrDie(ReadNpyMatrix(a.b_latents), "--b-latents"), a.count);
   Matrix x = FirstRows(OrDie(ReadNpyMatrix(a.images), "--images"), a.count);
@@ -119,6 +120,7 @@ std::vector<int64_t> ReadLabels(const std::string& path, int64_t limit, const ch
 }
 
 void RunClassify(const ClassifyArgs& a) {
+  CheckFlag("--steps", a.steps, 1, kMaxSteps, "straight-line steps");
   Matrix pa = OrDie(ReadNpyMatrix(a.a_pool), "--a-pool"), pb = OrDie(ReadNpyMatrix(a.b_pool), "--b-pool");
   if (pa.rows() != pb.rows())
     throw CommandError{Status::InvalidArgument("--a-pool and --b-pool must have the same rows (same samples)")};

@@ -5,13 +5,14 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
 #include "cli_common.h"
 #include "relgeo/autoencoder.h"
 #include "relgeo/datasets.h"
+#include "relgeo/file_io.h"
+#include "relgeo/metric_map.h"
 #include "relgeo/npy.h"
 
 namespace relgeo::cli {
@@ -43,6 +44,7 @@ void WriteSplitLatents(const std::string& encoder, const ImageDataset& ds, const
 }
 
 void RunTrain(const TrainArgs& a) {
+  CheckFlag<int64_t>("--latent-dim", a.latent, 1, kMaxLatentDim, "latent dimension");
   AeTrainOptions o;
   o.arch = OrDie(ParseAeArch(a.arch), "--arch");
   o.latent_dim = a.latent;
@@ -84,7 +86,7 @@ void RunTrain(const TrainArgs& a) {
                       {"train_seconds", r.train_seconds},
                       {"encoder", a.out + "/encoder.pt"},
                       {"decoder", a.out + "/decoder.pt"}};
-  std::ofstream(a.out + "/train.json") << j.dump(2) << "\n";
+  OrDie(WriteFileAtomically(a.out + "/train.json", {j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"}));
   if (a.json) {
     std::printf("%s\n", j.dump(2).c_str());
   } else if (!Globals().quiet) {

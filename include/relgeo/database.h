@@ -68,8 +68,8 @@ struct AnchorSetInfo {
 
 struct CollectionOptions {
   std::string anchor_set;
-  std::string index = "Flat";  // IndexSpec string
-  int steps = 8;
+  std::string index = "Flat";  // IndexSpec string; stored (and listed) in its canonical spelling
+  int steps = 8;               // 1..kMaxSteps
   PathMode mode = PathMode::kLength;
 };
 
@@ -90,9 +90,14 @@ struct Item {
   std::string payload;
 };
 
+// Checked by every Search call before any work (InvalidArgument otherwise): k in
+// [1, kMaxSearchK]; ef_search in [0, kMaxEfSearch]; nprobe in [0, kMaxNlist], and at
+// most the collection's nlist on an IVF collection.
+inline constexpr int64_t kMaxSearchK = 100000;
+
 struct SearchParams {
-  int ef_search = 0;  // HNSW; 0 = default
-  int nprobe = 0;     // IVF; 0 = default
+  int ef_search = 0;  // HNSW efSearch; 0 = default (64)
+  int nprobe = 0;     // IVF lists visited; 0 = default (16, or nlist when smaller)
   IdFilter filter;    // optional: keep only ids for which it returns true (over-fetch + filter)
 };
 
@@ -146,6 +151,7 @@ class Database {
   const std::string& path() const;
 
   // ---- anchor sets
+  // 1..kMaxAnchors distinct sample ids.
   Status CreateAnchorSet(const std::string& name, const std::vector<int64_t>& sample_ids);
   Status DropAnchorSet(const std::string& name);  // refused while a collection uses it
   Result<std::vector<AnchorSetInfo>> ListAnchorSets() const;

@@ -43,11 +43,22 @@ struct IndexSpec {
   int64_t TrainThreshold() const;
 };
 
-// Per-call search parameters; 0 means "the index default".
+// Limits of the per-call search parameters: efSearch sizes HNSW's candidate heap
+// (2,000,000,000 allocated 23 GB), nprobe is at most the index's nlist (and so at
+// most kMaxNlist, the largest nlist a spec may have).
+inline constexpr int kMaxEfSearch = 100000;
+inline constexpr int kMaxNlist = 1 << 20;
+
+// Per-call search parameters; 0 means "the index default". Out of range is
+// InvalidArgument from Search.
 struct IndexSearchParams {
-  int ef_search = 0;  // HNSW beam width (default 64; raised to k when smaller)
-  int nprobe = 0;     // IVF lists visited (default 16)
+  int ef_search = 0;  // HNSW beam width, 0..kMaxEfSearch (default 64; raised to k when smaller)
+  int nprobe = 0;     // IVF lists visited, 0..nlist (default 16, or nlist when smaller)
 };
+
+// InvalidArgument (naming the parameter and its range) unless `params` are within the
+// limits above for an index of this spec.
+Status CheckSearchParams(const IndexSpec& spec, const IndexSearchParams& params);
 
 // Keeps an id when it returns true. Applied by over-fetching and filtering
 // (FAISS 1.7.3 does not honour IDSelector in every index).

@@ -24,9 +24,16 @@ const char* OutputDistanceName(OutputDistance d);
 // Accepts "euclidean", "sphere", "fisher" (also "l2"); anything else is InvalidArgument.
 Result<OutputDistance> ParseOutputDistance(const std::string& name);
 
+// Limits, checked where the numbers enter (docs/cli.md lists them): the latent
+// dimension d of a map (given or read from the map), and the size of a map file,
+// which is read whole (a TorchScript archive bigger than this is not a metric map).
+inline constexpr int64_t kMaxLatentDim = 1000000;
+inline constexpr int64_t kMaxMapFileBytes = int64_t{2} << 30;  // 2 GiB
+
 struct MetricMapOptions {
-  // Latent dimension d. 0 = infer: the module's `input_dim` attribute if it has one,
-  // else the column count of its first 2-D parameter (the first Linear's weight).
+  // Latent dimension d, 1..kMaxLatentDim. 0 = infer: the module's `input_dim`
+  // attribute if it has one, else the column count of its first 2-D parameter (the
+  // first Linear's weight). Negative is InvalidArgument.
   int64_t input_dim = 0;
   OutputDistance distance = OutputDistance::kEuclidean;
   // "cpu" or "cuda[:i]". CUDA needs a build with RELGEO_WITH_CUDA and a visible GPU.
@@ -36,7 +43,8 @@ struct MetricMapOptions {
 class MetricMap {
  public:
   // Loads a TorchScript file. Fails with a clear Status when the file is missing,
-  // is not TorchScript, or its forward does not map (n x d) to (n x ...) floats.
+  // is not a regular file of at most kMaxMapFileBytes, is not TorchScript, or its
+  // forward does not map (n x d) to (n x ...) floats.
   static Result<std::shared_ptr<MetricMap>> Load(const std::string& path, const MetricMapOptions& options = {});
   // Same, from the bytes of a saved module (how the database stores maps).
   static Result<std::shared_ptr<MetricMap>> FromBytes(const std::string& bytes, const MetricMapOptions& options = {});

@@ -29,11 +29,16 @@ enum class EncoderPrecision {
               // (oneDNN; ~1.8x the float32 GEMM rate on AVX512-BF16 CPUs). Elsewhere ignored.
 };
 
+// Limits, checked by RelativeEncoder::Create (and by the database and the tool,
+// which take the same numbers): straight-line steps N and anchors K.
+inline constexpr int kMaxSteps = 4096;
+inline constexpr int64_t kMaxAnchors = 1000000;
+
 struct EncoderOptions {
-  int steps = 8;  // N >= 1 segments on the straight line z -> a
+  int steps = 8;  // N in [1, kMaxSteps] segments on the straight line z -> a
   PathMode mode = PathMode::kLength;
-  // Upper bound, in bytes, on the encoder's intermediate buffers (path points, map
-  // outputs, estimated activations). Work is chunked over (query, anchor) pairs to fit.
+  // Upper bound, in bytes (> 0), on the encoder's intermediate buffers (path points,
+  // map outputs, estimated activations). Work is chunked over (query, anchor) pairs to fit.
   int64_t memory_budget_bytes = int64_t{256} << 20;
   // Path lengths are accumulated along the N steps, so a single call never needs
   // more than two map outputs per pair at once, whatever N.
@@ -67,8 +72,8 @@ struct EncoderOptions {
 
 class RelativeEncoder {
  public:
-  // anchors: K x d latents of the anchor samples, encoded by the same model as the
-  // queries will be. f(anchor) is computed here, once.
+  // anchors: K x d latents of the anchor samples (1 <= K <= kMaxAnchors), encoded by
+  // the same model as the queries will be. f(anchor) is computed here, once.
   static Result<std::unique_ptr<RelativeEncoder>> Create(std::shared_ptr<const MetricMap> map, MatrixView anchors,
                                                          const EncoderOptions& options = {});
   ~RelativeEncoder();

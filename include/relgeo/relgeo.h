@@ -6,6 +6,7 @@
 #include "relgeo/autoencoder.h"
 #include "relgeo/database.h"
 #include "relgeo/datasets.h"
+#include "relgeo/file_io.h"
 #include "relgeo/sweep.h"
 #include "relgeo/geodesic.h"
 #include "relgeo/heads.h"

@@ -25,6 +25,12 @@ enum class StatusCode {
 
 const char* StatusCodeName(StatusCode code);
 
+// `text` safe to echo in a one-line message: control characters (C0, DEL and the C1
+// range) and bytes that are not UTF-8 are written as escapes ("\n", "\t", "\x1b",
+// ...), everything else (printable ASCII, valid UTF-8) as it is. relgeo's own
+// messages quote names this way; use it for untrusted text in yours.
+std::string PrintableText(const std::string& text);
+
 class [[nodiscard]] Status {
  public:
   Status() = default;

@@ -7,7 +7,12 @@
 
 namespace relgeo {
 
-// n <= 0 means "all hardware threads". Returns the count applied.
+// The most threads ConfigureThreads applies (a larger n is lowered to it: OpenMP
+// would try to start every one of them).
+inline constexpr int kMaxThreads = 1024;
+
+// n <= 0 means "all hardware threads"; more than kMaxThreads means kMaxThreads.
+// Returns the count applied.
 int ConfigureThreads(int n = 0);
 int ConfiguredThreads();
 

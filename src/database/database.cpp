@@ -15,10 +15,12 @@ namespace fs = std::filesystem;
 
 Status CheckName(const std::string& name, const char* what) {
   if (name.empty() || name.size() > 128)
-    return Status::InvalidArgument(std::string(what) + " name must have 1-128 characters");
+    return Status::InvalidArgument(std::string(what) + " name must have 1-128 characters, got " +
+                                   std::to_string(name.size()));
   for (char c : name)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'))
-      return Status::InvalidArgument(std::string(what) + " name '" + name + "' may only use letters, digits, '_', '-', '.'");
+      return Status::InvalidArgument(std::string(what) + " name '" + PrintableText(name) +
+                                     "' may only use letters, digits, '_', '-', '.'");
   return Status::OK();
 }
 
@@ -95,6 +97,9 @@ Status Database::Close() {
 Status Database::CreateAnchorSet(const std::string& name, const std::vector<int64_t>& sample_ids) {
   RELGEO_RETURN_IF_ERROR(CheckName(name, "anchor set"));
   if (sample_ids.empty()) return Status::InvalidArgument("anchor set '" + name + "' needs at least one sample id");
+  if (static_cast<int64_t>(sample_ids.size()) > kMaxAnchors)
+    return Status::InvalidArgument("anchor set '" + name + "' has " + std::to_string(sample_ids.size()) +
+                                   " sample ids; at most " + std::to_string(kMaxAnchors) + " anchors are supported");
   std::unordered_set<int64_t> seen(sample_ids.begin(), sample_ids.end());
   if (seen.size() != sample_ids.size()) return Status::InvalidArgument("anchor set '" + name + "' has duplicate sample ids");
   std::unique_lock<FairSharedMutex> l(impl_->mu);
@@ -262,7 +267,9 @@ Result<std::vector<ModelInfo>> Database::ListModels() const {
 // ---------------------------------------------------------------- collections
 Status Database::CreateCollection(const std::string& name, const CollectionOptions& options) {
   RELGEO_RETURN_IF_ERROR(CheckName(name, "collection"));
-  if (options.steps < 1 || options.steps > 4096) return Status::InvalidArgument("steps must be in [1, 4096]");
+  if (options.steps < 1 || options.steps > kMaxSteps)
+    return Status::InvalidArgument("steps must be in [1, " + std::to_string(kMaxSteps) + "], got " +
+                                   std::to_string(options.steps));
   RELGEO_ASSIGN_OR_RETURN(IndexSpec spec, IndexSpec::Parse(options.index));
   std::unique_lock<FairSharedMutex> l(impl_->mu);
   RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());

@@ -3,17 +3,18 @@
 //   magic "RGIDX001", u64 version, u64 sequence, u32 crc32(body), u64 body size, body
 // written to a temporary file, fsynced and renamed into place. On open an index
 // is used only when its checksum, version, size, dimension and spec match the
-// stored state; otherwise it is rebuilt from the items in RocksDB.
+// stored state; otherwise (and when something other than a file is in its place)
+// it is rebuilt from the items in RocksDB.
 #include <zlib.h>
 
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
-#include <iterator>
+#include <limits>
 
 #include "database/database_impl.h"
+#include "relgeo/file_io.h"
 
 namespace relgeo {
 namespace {
@@ -38,26 +39,19 @@ Status Database::Impl::SaveIndex(CollectionState& c) {
   PutU64(&head, store->LatestSequence());
   PutU32(&head, static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(body.data()), body.size())));
   PutU64(&head, body.size());
+  const std::string index_dir = dir + "/relgeo-index", path = IndexPath(c.meta.cid);
   std::error_code ec;
-  fs::create_directories(dir + "/relgeo-index", ec);
-  const std::string path = IndexPath(c.meta.cid), tmp = path + ".tmp";
-  {
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return Status::IOError("cannot write index file " + tmp);
-    bool ok = true;
-    for (const std::string* part : {&head, &body}) {
-      size_t off = 0;
-      while (ok && off < part->size()) {
-        ssize_t w = ::write(fd, part->data() + off, part->size() - off);
-        if (w <= 0) ok = false; else off += w;
-      }
-    }
-    ok = ok && ::fsync(fd) == 0;
-    ::close(fd);
-    if (!ok) return Status::IOError("cannot write index file " + tmp);
-  }
-  fs::rename(tmp, path, ec);
-  if (ec) return Status::IOError("cannot rename index file into place: " + ec.message());
+  fs::create_directories(index_dir, ec);
+  if (ec) return Status::IOError("cannot create the index directory " + index_dir + ": " + ec.message());
+  // Only a regular file (or nothing) is replaced: a directory or anything else in
+  // the way is the user's, and stays (the index is rebuilt on the next open).
+  const fs::file_status st = fs::status(path, ec);
+  if (!ec && fs::exists(st) && !fs::is_regular_file(st))
+    return Status::IOError("cannot save the index of collection '" + c.meta.name + "' to " + path +
+                           ": it is not a regular file (remove it; the index is rebuilt from the database meanwhile)");
+  // Written to a temporary file, fsynced and renamed into place (all or nothing).
+  Status s = WriteFileAtomically(path, {head, body});
+  if (!s.ok()) return s.WithContext("cannot save the index of collection '" + c.meta.name + "'");
   c.dirty = false;
   c.unsaved = 0;
   return Status::OK();
@@ -66,12 +60,22 @@ Status Database::Impl::SaveIndex(CollectionState& c) {
 // Loads the saved index if it matches the stored state; returns why not otherwise.
 Result<std::unique_ptr<VectorIndex>> Database::Impl::LoadIndex(const CollectionState& c, std::string* why) const {
   const std::string path = IndexPath(c.meta.cid);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (!fs::exists(st)) {
     *why = "missing";
     return Status::NotFound("missing");
   }
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!fs::is_regular_file(st)) {
+    *why = "corrupt: " + path + " is not a regular file";
+    return Status::Corruption(*why);
+  }
+  auto bytes = ReadFileBytes(path, std::numeric_limits<int64_t>::max());
+  if (!bytes.ok()) {
+    *why = "corrupt: " + bytes.status().message();
+    return Status::Corruption(*why);
+  }
+  const std::string& s = *bytes;
   const size_t head = 8 + 8 + 8 + 4 + 8;
   if (s.size() < head || s.compare(0, 8, kIndexMagic, 8) != 0 || GetU64(s, 28) != s.size() - head) {
     *why = "corrupt: bad header or truncated";
@@ -133,6 +137,14 @@ Status Database::Impl::RebuildIndex(CollectionState& c) {
 }
 
 Status Database::Impl::LoadCollections() {
+  // Temporary files of saves that a crash interrupted (this handle holds the
+  // database's lock, so no save is running): "<cid>.idx.tmp-relgeo-<pid>-<n>", and
+  // "<cid>.idx.tmp" from earlier versions.
+  std::error_code ec;
+  for (fs::directory_iterator it(dir + "/relgeo-index", ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.find(".idx.tmp") != std::string::npos && it->is_regular_file(ec)) fs::remove(it->path(), ec);
+  }
   std::vector<CollectionMeta> metas;
   Status inner;
   RELGEO_RETURN_IF_ERROR(store->Scan(store::kCollectionPrefix, [&](const std::string&, const std::string& v) {

@@ -94,9 +94,21 @@ Status Database::Impl::AddImpl(const std::string& collection, const std::string&
                      stats ? &stats->index_seconds : nullptr);
 }
 
+namespace {
+// k and the per-call parameters, checked before any query is encoded.
+Status CheckSearch(const CollectionState& c, int64_t k, const SearchParams& p) {
+  if (k <= 0) return Status::InvalidArgument("k must be positive, got " + std::to_string(k));
+  if (k > kMaxSearchK)
+    return Status::InvalidArgument("k is too large (at most " + std::to_string(kMaxSearchK) + "), got " + std::to_string(k));
+  IndexSearchParams ip;
+  ip.ef_search = p.ef_search;
+  ip.nprobe = p.nprobe;
+  return CheckSearchParams(c.spec, ip);
+}
+}  // namespace
+
 Result<SearchResults> Database::Impl::SearchReps(const CollectionState& c, MatrixView reps, int64_t k, const SearchParams& p) const {
-  if (k <= 0) return Status::InvalidArgument("k must be positive");
-  if (k > 100000) return Status::InvalidArgument("k is too large (at most 100000)");
+  RELGEO_RETURN_IF_ERROR(CheckSearch(c, k, p));
   SearchResults out;
   out.queries = reps.rows();
   out.k = k;
@@ -243,6 +255,7 @@ Result<SearchResults> Database::Search(const std::string& collection, const std:
   std::shared_lock<FairSharedMutex> l(impl_->mu);
   RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());
   RELGEO_ASSIGN_OR_RETURN(const CollectionState* c, impl_->GetCollection(collection));
+  RELGEO_RETURN_IF_ERROR(CheckSearch(*c, k, params));
   RELGEO_ASSIGN_OR_RETURN(Matrix reps, impl_->EncodeFor(*c, model, latents));
   return impl_->SearchReps(*c, reps, k, params);
 }
@@ -252,6 +265,7 @@ Result<SearchResults> Database::SearchRepresentations(const std::string& collect
   std::shared_lock<FairSharedMutex> l(impl_->mu);
   RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());
   RELGEO_ASSIGN_OR_RETURN(const CollectionState* c, impl_->GetCollection(collection));
+  RELGEO_RETURN_IF_ERROR(CheckSearch(*c, k, params));
   RELGEO_RETURN_IF_ERROR(CheckLatents(reps, c->meta.K, "representations"));
   return impl_->SearchReps(*c, reps, k, params);
 }
@@ -267,6 +281,7 @@ Result<SearchResults> Database::SearchInputs(const std::string& collection, cons
   std::shared_lock<FairSharedMutex> l(impl_->mu);
   RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());
   RELGEO_ASSIGN_OR_RETURN(const CollectionState* c, impl_->GetCollection(collection));
+  RELGEO_RETURN_IF_ERROR(CheckSearch(*c, k, params));
   RELGEO_ASSIGN_OR_RETURN(Matrix latents, impl_->EncodeInputs(model, inputs));
   RELGEO_ASSIGN_OR_RETURN(Matrix reps, impl_->EncodeFor(*c, model, latents));
   return impl_->SearchReps(*c, reps, k, params);

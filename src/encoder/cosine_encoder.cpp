@@ -20,6 +20,9 @@ RowMajor NormalisedRows(MatrixView m) {
 
 Result<CosineEncoder> CosineEncoder::Create(MatrixView anchors) {
   if (anchors.rows() == 0) return Status::InvalidArgument("anchor set is empty (K = 0)");
+  if (anchors.rows() > kMaxAnchors)
+    return Status::InvalidArgument("K = " + std::to_string(anchors.rows()) + " anchors; at most " +
+                                   std::to_string(kMaxAnchors) + " are supported");
   RELGEO_RETURN_IF_ERROR(CheckLatents(anchors, anchors.cols(), "anchor latents"));
   CosineEncoder e;
   RowMajor a = NormalisedRows(anchors);

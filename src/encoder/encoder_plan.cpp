@@ -11,6 +11,7 @@
 
 #include "encoder/affine_split.h"
 #include "encoder/torch_internal.h"
+#include "util/status_error.h"
 
 namespace relgeo::internal {
 
@@ -79,7 +80,8 @@ Result<torch::Tensor> Rest(const EncoderPlan& p, const torch::Tensor& h) {
   } else {
     Status st = GuardTorch("metric map forward failed", [&] {
       torch::jit::IValue v = t.split->Rest(in);
-      if (!v.isTensor()) throw std::runtime_error("forward returned " + v.tagKind() + ", expected a tensor");
+      if (!v.isTensor())
+        throw StatusError(Status::InvalidArgument("forward returned " + v.tagKind() + ", expected a tensor"));
       out = v.toTensor();
     });
     RELGEO_RETURN_IF_ERROR(st);
@@ -209,11 +211,11 @@ void ComputeAnchorEnds(EncoderPlan& p, const torch::Tensor& a) {
   p.anchor_pre = Hold(pre);
   if (p.split_on()) {
     auto lin = ReluFirstLayer(p, pre);
-    if (!lin.ok()) throw std::runtime_error(lin.status().message());
+    ThrowIfError(lin.status());
     p.anchor_lin = Hold(*lin);
   }
   auto fa = TransformedOutputs(p, pre);
-  if (!fa.ok()) throw std::runtime_error(fa.status().message());
+  ThrowIfError(fa.status());
   p.anchor_out = Hold(*fa);
 }
 
@@ -265,11 +267,11 @@ QueryEnds EvaluateQueryEnds(const EncoderPlan& p, MatrixView queries) {
   const torch::Tensor pre = Pre(p, z);
   e.pre = Hold(pre);
   auto fz = TransformedOutputs(p, pre);
-  if (!fz.ok()) throw std::runtime_error(fz.status().message());
+  ThrowIfError(fz.status());
   e.out = Hold(*fz);
   if (p.split_on()) {
     auto lz = ReluFirstLayer(p, pre);
-    if (!lz.ok()) throw std::runtime_error(lz.status().message());
+    ThrowIfError(lz.status());
     e.lin = Hold(*lz);
   }
   return e;

@@ -100,8 +100,8 @@ QueryEnds EvaluateQueryEnds(const EncoderPlan& plan, MatrixView queries);
 // stay valid while the result is used: for an identity rest the output is `rows`.
 Result<TensorRows> EvaluateRest(const EncoderPlan& plan, float* rows, int64_t n);
 
-// Runs `fn` in LibTorch's inference mode, turning exceptions (LibTorch's or a
-// std::runtime_error thrown by the caller) into a Status prefixed with `context`.
+// Runs `fn` in LibTorch's inference mode under GuardTorch: what it throws becomes a
+// Status prefixed with `context`; a Status thrown as StatusError keeps its code.
 Status InTorchScope(const std::string& context, const std::function<void()>& fn);
 
 }  // namespace relgeo::internal

@@ -13,11 +13,14 @@
 
 #include <algorithm>
 #include <atomic>
-#include <stdexcept>
+#include <memory>
+#include <mutex>
+#include <new>
 #include <vector>
 
 #include "encoder/batch_producers.h"
 #include "encoder/encoder_plan.h"
+#include "util/status_error.h"
 
 namespace relgeo::internal {
 
@@ -102,17 +105,54 @@ Status WalkGroup(const EncoderPlan& plan, const WalkShape& w, const QueryBlock& 
   return Status::OK();
 }
 
+// The first failure of a lane team, kept with its code. Nothing may be thrown out of
+// an OpenMP region, so lanes record what went wrong here and stop pulling work.
+class LaneFailure {
+ public:
+  bool failed() const { return failed_.load(std::memory_order_relaxed); }
+  void Record(Status s) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (first_.ok()) first_ = std::move(s);
+    failed_ = true;
+  }
+  // Runs fn, recording what it throws (a Status thrown as StatusError keeps its code).
+  template <class F>
+  void Catch(F&& fn) {
+    try {
+      fn();
+    } catch (const StatusError& e) {
+      Record(e.status());
+    } catch (const std::bad_alloc&) {
+      Record(Status::Internal("out of memory in an encoder lane"));
+    } catch (const std::exception& e) {
+      Record(Status::Internal(std::string("encoder lane failed: ") + e.what()));
+    }
+  }
+  void ThrowIfFailed() {
+    if (failed()) throw StatusError(first_);
+  }
+
+ private:
+  std::atomic<bool> failed_{false};
+  std::mutex mu_;
+  Status first_;
+};
+
 // Called by every thread of a lane team: pulls groups dynamically until the block is
-// done (or a lane failed).
+// done (or a lane failed). A lane whose producer or line state could not be made
+// (null) has recorded that failure, so it only passes through the loop's barrier.
 template <class Producer>
-void PullGroups(const EncoderPlan& plan, const WalkShape& w, const QueryBlock& qb, Producer& producer,
-                LineState& lines, std::atomic<bool>& failed, Matrix* out) {
+void PullGroups(const EncoderPlan& plan, const WalkShape& w, const QueryBlock& qb, Producer* producer,
+                LineState* lines, LaneFailure& failure, Matrix* out) {
   const int64_t pairs = qb.q * w.K, groups = (pairs + w.pair_group - 1) / w.pair_group;
 #pragma omp for schedule(dynamic, 1)
   for (int64_t gi = 0; gi < groups; ++gi) {
-    if (failed.load(std::memory_order_relaxed)) continue;
+    if (failure.failed() || !producer || !lines) continue;
     const int64_t g0 = gi * w.pair_group, g = std::min(w.pair_group, pairs - g0);
-    if (!WalkGroup(plan, w, qb, g0, g, producer, lines, out).ok()) failed = true;
+    failure.Catch([&] {
+      Status s = WalkGroup(plan, w, qb, g0, g, *producer, *lines, out);
+      if (!s.ok()) failure.Record(std::move(s));
+    });
   }
 }
 
@@ -120,19 +160,27 @@ void PullGroups(const EncoderPlan& plan, const WalkShape& w, const QueryBlock& q
 // included), pulling groups dynamically; OpenMP is the only thread pool in the hot
 // loop (docs/design.md §4.4). Every lane owns its producer's buffers and line state.
 void WalkBlockInLanes(const EncoderPlan& plan, const WalkShape& w, const QueryBlock& qb, Matrix* out) {
-  std::atomic<bool> failed{false};
+  LaneFailure failure;
 #pragma omp parallel num_threads(plan.lanes)
   {
-    LineState lines(w);
-    if (plan.split_on()) {
-      SignSplitProducer producer(plan, w);
-      PullGroups(plan, w, qb, producer, lines, failed, out);
-    } else {
-      DenseNativeProducer producer(plan, w);
-      PullGroups(plan, w, qb, producer, lines, failed, out);
-    }
+    // A lane whose buffers cannot be allocated records it and still enters the same
+    // worksharing loop as the others (OpenMP needs every thread at its barrier).
+    std::unique_ptr<LineState> lines;
+    std::unique_ptr<SignSplitProducer> split;
+    std::unique_ptr<DenseNativeProducer> dense;
+    failure.Catch([&] {
+      lines = std::make_unique<LineState>(w);
+      if (plan.split_on())
+        split = std::make_unique<SignSplitProducer>(plan, w);
+      else
+        dense = std::make_unique<DenseNativeProducer>(plan, w);
+    });
+    if (plan.split_on())
+      PullGroups(plan, w, qb, split.get(), lines.get(), failure, out);
+    else
+      PullGroups(plan, w, qb, dense.get(), lines.get(), failure, out);
   }
-  if (failed) throw std::runtime_error("the native MLP evaluation failed (dnnl_sgemm)");
+  failure.ThrowIfFailed();
 }
 
 // TorchScript rest (or the whole map): one batch at a time, LibTorch's threads inside.
@@ -142,8 +190,7 @@ void WalkBlockTorchScript(const EncoderPlan& plan, const WalkShape& w, const Que
   const int64_t pairs = qb.q * w.K, groups = (pairs + w.pair_group - 1) / w.pair_group;
   for (int64_t gi = 0; gi < groups; ++gi) {
     const int64_t g0 = gi * w.pair_group, g = std::min(w.pair_group, pairs - g0);
-    Status gs = WalkGroup(plan, w, qb, g0, g, producer, lines, out);
-    if (!gs.ok()) throw std::runtime_error(gs.message());
+    ThrowIfError(WalkGroup(plan, w, qb, g0, g, producer, lines, out));
   }
 }
 
@@ -151,7 +198,8 @@ void WalkBlockTorchScript(const EncoderPlan& plan, const WalkShape& w, const Que
 
 Status WalkLines(const EncoderPlan& plan, MatrixView latents, Matrix* out) {
   const WalkShape w = WalkShape::Of(plan);
-  // Failures throw (LibTorch's own and the walk's alike) and leave as one Status.
+  // Failures throw (LibTorch's own, and the walk's as StatusError with their code)
+  // and leave as one Status.
   return InTorchScope("encoding", [&] {
     for (int64_t q0 = 0; q0 < latents.rows(); q0 += plan.query_block) {
       const int64_t q = std::min(plan.query_block, latents.rows() - q0);

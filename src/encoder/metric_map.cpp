@@ -1,8 +1,9 @@
 #include <cstring>
-#include <fstream>
 #include <sstream>
 
 #include "encoder/torch_internal.h"
+#include "relgeo/file_io.h"
+#include "util/status_error.h"
 
 namespace relgeo {
 
@@ -39,12 +40,20 @@ std::string EssentialMessage(const std::string& msg) {
 }
 }  // namespace
 
+// What was thrown keeps its code: a Status carried by StatusError comes out as it
+// went in. LibTorch's own errors (c10::Error, and the std::runtime_error family that
+// TorchScript's `raise` / `assert` and its loader throw) mean the map or its input
+// was refused: InvalidArgument. Running out of memory is Internal.
 Status GuardTorch(const std::string& context, const std::function<void()>& fn) {
   try {
     fn();
     return Status::OK();
+  } catch (const internal::StatusError& e) {
+    return e.status().WithContext(context);
   } catch (const c10::Error& e) {
     return Status::InvalidArgument(context + ": " + EssentialMessage(e.what_without_backtrace()));
+  } catch (const std::bad_alloc&) {
+    return Status::Internal(context + ": out of memory");
   } catch (const std::exception& e) {
     return Status::InvalidArgument(context + ": " + EssentialMessage(e.what()));
   }
@@ -62,7 +71,8 @@ Result<torch::Tensor> MetricMap::Impl::Forward(const torch::Tensor& x) const {
   Status st = GuardTorch("metric map forward failed", [&] {
     c10::InferenceMode guard;
     torch::jit::IValue v = module.forward({x});
-    if (!v.isTensor()) throw std::runtime_error("forward returned " + v.tagKind() + ", expected a tensor");
+    if (!v.isTensor())
+      throw internal::StatusError(Status::InvalidArgument("forward returned " + v.tagKind() + ", expected a tensor"));
     out = v.toTensor();
   });
   RELGEO_RETURN_IF_ERROR(st);
@@ -121,9 +131,9 @@ OutputDistance MetricMap::distance() const { return impl_->distance; }
 const std::string& MetricMap::device() const { return impl_->device_name; }
 
 Result<std::shared_ptr<MetricMap>> MetricMap::Load(const std::string& path, const MetricMapOptions& options) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound("cannot open metric map file " + path);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Read whole, so only a regular file of bounded size: /dev/zero or a FIFO must not
+  // be read (or waited on) without end.
+  RELGEO_ASSIGN_OR_RETURN(std::string bytes, ReadFileBytes(path, kMaxMapFileBytes));
   auto r = FromBytes(bytes, options);
   if (!r.ok()) return r.status().WithContext(path);
   return r;
@@ -131,6 +141,9 @@ Result<std::shared_ptr<MetricMap>> MetricMap::Load(const std::string& path, cons
 
 Result<std::shared_ptr<MetricMap>> MetricMap::FromBytes(const std::string& bytes, const MetricMapOptions& options) {
   if (bytes.empty()) return Status::InvalidArgument("metric map is empty (0 bytes)");
+  if (options.input_dim < 0 || options.input_dim > kMaxLatentDim)
+    return Status::InvalidArgument("latent dimension " + std::to_string(options.input_dim) + " is out of range [1, " +
+                                   std::to_string(kMaxLatentDim) + "] (0: infer it from the map)");
   RELGEO_ASSIGN_OR_RETURN(torch::Device device, ParseDevice(options.device));
   torch::jit::Module module;
   Status st = GuardTorch("not a loadable TorchScript module", [&] {
@@ -148,14 +161,19 @@ Result<std::shared_ptr<MetricMap>> MetricMap::FromBytes(const std::string& bytes
   if (d <= 0) {
     RELGEO_ASSIGN_OR_RETURN(d, InferInputDim(impl->module));
   }
-  // A module's `input_dim` attribute (or a 0-column parameter) can say 0 or less;
-  // torch::zeros below would throw on a negative size.
-  if (d <= 0)
+  // A module's `input_dim` attribute (or a 0-column parameter) can say 0 or less, or
+  // more than any latent space (the probe below is 2 x d floats).
+  if (d <= 0 || d > kMaxLatentDim)
     return Status::InvalidArgument("the metric map's latent dimension is " + std::to_string(d) +
-                                   " (from its input_dim attribute or first 2-D parameter); it must be positive");
+                                   " (from its input_dim attribute or first 2-D parameter); it must be in [1, " +
+                                   std::to_string(kMaxLatentDim) + "]");
   impl->input_dim = d;
   // Probe with two rows: proves forward accepts (n x d) and fixes the output width m.
-  torch::Tensor probe = torch::zeros({2, d}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
+  torch::Tensor probe;
+  st = GuardTorch("allocating a (2 x " + std::to_string(d) + ") probe batch", [&] {
+    probe = torch::zeros({2, d}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
+  });
+  RELGEO_RETURN_IF_ERROR(st);
   auto out = impl->Forward(probe);
   if (!out.ok())
     return out.status().WithContext("metric map does not accept a (2 x " + std::to_string(d) + ") latent batch");

@@ -43,10 +43,17 @@ std::string RelativeEncoder::execution_plan() const { return internal::DescribeP
 Result<std::unique_ptr<RelativeEncoder>> RelativeEncoder::Create(std::shared_ptr<const MetricMap> map,
                                                                  MatrixView anchors, const EncoderOptions& options) {
   if (!map) return Status::InvalidArgument("metric map is null");
-  if (options.steps < 1) return Status::InvalidArgument("steps must be >= 1, got " + std::to_string(options.steps));
-  if (options.memory_budget_bytes <= 0) return Status::InvalidArgument("memory budget must be positive");
+  if (options.steps < 1 || options.steps > kMaxSteps)
+    return Status::InvalidArgument("steps must be in [1, " + std::to_string(kMaxSteps) + "], got " +
+                                   std::to_string(options.steps));
+  if (options.memory_budget_bytes <= 0)
+    return Status::InvalidArgument("memory budget must be positive, got " + std::to_string(options.memory_budget_bytes) +
+                                   " bytes");
   if (options.rows_per_batch < 0) return Status::InvalidArgument("rows_per_batch must be >= 0");
   if (anchors.rows() == 0) return Status::InvalidArgument("anchor set is empty (K = 0)");
+  if (anchors.rows() > kMaxAnchors)
+    return Status::InvalidArgument("K = " + std::to_string(anchors.rows()) + " anchors; at most " +
+                                   std::to_string(kMaxAnchors) + " are supported");
   RELGEO_RETURN_IF_ERROR(CheckLatents(anchors, map->input_dim(), "anchor latents"));
 
   auto impl = std::make_unique<Impl>();

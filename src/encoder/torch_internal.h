@@ -24,7 +24,11 @@ struct MetricMap::Impl {
   Result<torch::Tensor> Forward(const torch::Tensor& x) const;
 };
 
-// Runs `fn`, turning c10::Error / std::exception into a Status with `context`.
+// Runs `fn`, turning what it throws into a Status with `context` in front: a Status
+// thrown as internal::StatusError (util/status_error.h) keeps its code; c10::Error and
+// other std::exceptions (LibTorch refusing the map or its input) are InvalidArgument;
+// std::bad_alloc is Internal. Code inside `fn` that has a Status throws it with
+// internal::ThrowIfError, never as a std::runtime_error that would lose the code.
 Status GuardTorch(const std::string& context, const std::function<void()>& fn);
 
 // A read-only tensor over caller memory (no copy).

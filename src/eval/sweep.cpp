@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "relgeo/alignment.h"
+#include "relgeo/file_io.h"
 #include "relgeo/sweep.h"
 
 namespace relgeo {
@@ -245,25 +246,19 @@ std::vector<MrrSummaryRow> SummarizeSweep(const std::vector<MrrSweepRow>& rows) 
 }
 
 Status WriteSweepCsv(const std::string& path, const std::vector<MrrSweepRow>& rows) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    if (!f) return Status::IOError("cannot write " + tmp);
-    f << "method,anchors,draw,mrr,mrr_cosine_asym,mrr_cdist_sym,mrr_cdist_asym,mrr_at_k,mrr_cosine_asym_at_k,"
-         "mrr_cdist_sym_at_k,mrr_cdist_asym_at_k,k,seconds\n";
-    char buf[512];
-    for (const auto& r : rows) {
-      const MrrReport& m = r.mrr;
-      std::snprintf(buf, sizeof(buf), "%s,%lld,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%lld,%.4f\n",
-                    r.method.c_str(), static_cast<long long>(r.anchors), r.draw, m.cosine_sym, m.cosine, m.cdist_sym,
-                    m.cdist, m.cosine_sym_at_k, m.cosine_at_k, m.cdist_sym_at_k, m.cdist_at_k,
-                    static_cast<long long>(m.k), r.seconds);
-      f << buf;
-    }
-    if (!f) return Status::IOError("write failed: " + tmp);
+  std::string csv =
+      "method,anchors,draw,mrr,mrr_cosine_asym,mrr_cdist_sym,mrr_cdist_asym,mrr_at_k,mrr_cosine_asym_at_k,"
+      "mrr_cdist_sym_at_k,mrr_cdist_asym_at_k,k,seconds\n";
+  char buf[512];
+  for (const auto& r : rows) {
+    const MrrReport& m = r.mrr;
+    std::snprintf(buf, sizeof(buf), "%s,%lld,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%lld,%.4f\n",
+                  r.method.c_str(), static_cast<long long>(r.anchors), r.draw, m.cosine_sym, m.cosine, m.cdist_sym,
+                  m.cdist, m.cosine_sym_at_k, m.cosine_at_k, m.cdist_sym_at_k, m.cdist_at_k,
+                  static_cast<long long>(m.k), r.seconds);
+    csv += buf;
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) return Status::IOError("cannot rename " + tmp + " to " + path);
-  return Status::OK();
+  return WriteFileAtomically(path, {csv});
 }
 
 Result<std::vector<MrrSweepRow>> ReadSweepCsv(const std::string& path) {

@@ -6,9 +6,12 @@
 
 #include "plot/canvas.h"
 
+#include "relgeo/file_io.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <string_view>
 
 namespace relgeo::plot {
 
@@ -107,16 +110,14 @@ void Canvas::Gray(int x, int y, const float* pixels, int rows, int cols, int sca
 
 Status Canvas::WritePng(const std::string& path) const {
   if (w_ <= 0 || h_ <= 0) return Status::InvalidArgument("empty image");
-  const std::string tmp = path + ".tmp";
-  if (!stbi_write_png(tmp.c_str(), w_, h_, 3, px_.data(), w_ * 3)) {
-    std::remove(tmp.c_str());
-    return Status::IOError("cannot write PNG " + tmp);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return Status::IOError("cannot rename " + tmp + " to " + path);
-  }
-  return Status::OK();
+  // Encoded in memory, then one all-or-nothing write (stb's own file writer does not
+  // check its writes).
+  int len = 0;
+  unsigned char* png = stbi_write_png_to_mem(px_.data(), w_ * 3, w_, h_, 3, &len);
+  if (!png) return Status::Internal("cannot encode PNG " + path);
+  Status s = WriteFileAtomically(path, {std::string_view(reinterpret_cast<const char*>(png), static_cast<size_t>(len))});
+  STBIW_FREE(png);
+  return s;
 }
 
 }  // namespace relgeo::plot

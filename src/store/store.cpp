@@ -9,12 +9,44 @@
 #include <rocksdb/write_batch.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <system_error>
 
 namespace relgeo::store {
 namespace {
 
 constexpr char kFormatValue[] = "relgeo-db 1";
+
+// RocksDB's CURRENT names the live manifest: exactly "MANIFEST-<number>\n". A
+// damaged one is reported by RocksDB as "CURRENT file corrupted" (no path) or, when
+// it names a missing manifest, as an IOError; both mean the database is corrupt.
+// Checked before opening so that the message names the file and the code is
+// Corruption.
+Status CheckCurrentFile(const std::string& dir) {
+  namespace fs = std::filesystem;
+  const std::string current = (fs::path(dir) / "CURRENT").string();
+  auto corrupt = [&](const std::string& why) {
+    return Status::Corruption("database '" + dir + "' is corrupt: its CURRENT file " + current + " " + why);
+  };
+  std::error_code ec;
+  const fs::file_status st = fs::status(current, ec);
+  if (ec) return Status::IOError("cannot read " + current + ": " + ec.message());
+  if (!fs::is_regular_file(st)) return corrupt("is not a regular file");
+  const uintmax_t size = fs::file_size(current, ec);
+  if (ec) return Status::IOError("cannot read " + current + ": " + ec.message());
+  if (size > 64) return corrupt("is " + std::to_string(size) + " bytes long, not one manifest name");
+  std::ifstream in(current, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.eof() && !in) return Status::IOError("cannot read " + current);
+  bool well_formed = text.size() > 10 && text.compare(0, 9, "MANIFEST-") == 0 && text.back() == '\n';
+  for (size_t i = 9; well_formed && i + 1 < text.size(); ++i) well_formed = text[i] >= '0' && text[i] <= '9';
+  if (!well_formed) return corrupt("does not name a manifest (expected 'MANIFEST-<number>' and a newline)");
+  const std::string manifest = (fs::path(dir) / text.substr(0, text.size() - 1)).string();
+  if (!fs::is_regular_file(manifest, ec))
+    return corrupt("names " + manifest + ", which " + (fs::exists(manifest, ec) ? "is not a regular file" : "does not exist"));
+  return Status::OK();
+}
 
 Status FromRocks(const rocksdb::Status& s, const std::string& context) {
   if (s.ok()) return Status::OK();
@@ -61,6 +93,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, bool create_i
     fs::create_directories(dir, ec);  // RocksDB creates only the last path component
     if (ec) return Status::IOError("cannot create database directory '" + dir + "': " + ec.message());
   }
+  if (has_current) RELGEO_RETURN_IF_ERROR(CheckCurrentFile(dir));
   rocksdb::Options opts;
   opts.create_if_missing = create_if_missing;
   opts.paranoid_checks = true;
@@ -80,6 +113,9 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, bool create_i
       return Status::FailedPrecondition("database '" + dir +
                                         "' is already open (its LOCK is held by this or another process): " + m);
     if (s.IsCorruption()) return Status::Corruption("database '" + dir + "' is corrupt: " + m);
+    // A file the manifest lists (a table or log) is gone: the database is damaged too.
+    if (s.IsPathNotFound() || (s.IsIOError() && m.find("No such file or directory") != std::string::npos))
+      return Status::Corruption("database '" + dir + "' is corrupt (a file it needs is missing): " + m);
     return FromRocks(s, "opening database '" + dir + "'");
   }
   auto impl = std::make_unique<Impl>();

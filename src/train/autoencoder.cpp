@@ -10,11 +10,11 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <random>
 #include <sstream>
 
 #include "encoder/torch_internal.h"
+#include "relgeo/file_io.h"
 #include "util/blas_threads.h"
 
 namespace relgeo {
@@ -134,7 +134,9 @@ Status CheckImages(MatrixView m, const char* what, bool allow_empty) {
 Result<AeTrainResult> TrainAutoencoder(MatrixView train_images, MatrixView eval_images, const AeTrainOptions& o) {
   RELGEO_RETURN_IF_ERROR(CheckImages(train_images, "training images (n x 784)", false));
   RELGEO_RETURN_IF_ERROR(CheckImages(eval_images, "evaluation images (n x 784)", true));
-  if (o.latent_dim < 1) return Status::InvalidArgument("latent dimension must be >= 1");
+  if (o.latent_dim < 1 || o.latent_dim > kMaxLatentDim)
+    return Status::InvalidArgument("latent dimension must be in [1, " + std::to_string(kMaxLatentDim) + "], got " +
+                                   std::to_string(o.latent_dim));
   if (o.epochs < 1) return Status::InvalidArgument("epochs must be >= 1");
   if (o.batch_size < 1) return Status::InvalidArgument("batch size must be >= 1");
   if (!(o.learning_rate > 0)) return Status::InvalidArgument("learning rate must be positive");
@@ -210,14 +212,7 @@ Status SaveAutoencoder(const AeTrainResult& result, const std::string& dir) {
   if (ec) return Status::IOError("cannot create " + dir + ": " + ec.message());
   for (const auto& [name, bytes] : {std::pair<std::string, const std::string*>{"encoder.pt", &result.encoder_bytes},
                                     {"decoder.pt", &result.decoder_bytes}}) {
-    const std::string path = dir + "/" + name, tmp = path + ".tmp";
-    {
-      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-      out.write(bytes->data(), static_cast<std::streamsize>(bytes->size()));
-      if (!out) return Status::IOError("cannot write " + tmp);
-    }
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) return Status::IOError("cannot rename " + tmp + ": " + ec.message());
+    RELGEO_RETURN_IF_ERROR(WriteFileAtomically(dir + "/" + name, {*bytes}));
   }
   return Status::OK();
 }

@@ -11,6 +11,8 @@
 // reader allocate more than the file's own size, nor read past what it allocated.
 #include "relgeo/npy.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cfloat>
@@ -21,6 +23,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "relgeo/file_io.h"
 #include "util/npy_internal.h"
 
 namespace relgeo {
@@ -68,6 +71,10 @@ class Source {
 class FileSource final : public Source {
  public:
   Status Open(const std::string& path) {
+    // Only regular files: a FIFO would block the open, a device has no size to check.
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+      return Status::InvalidArgument(path + " is not a regular file (an .npy file is expected)");
     in_.open(path, std::ios::binary);
     if (!in_) return Status::NotFound("cannot open " + path);
     in_.seekg(0, std::ios::end);
@@ -419,22 +426,19 @@ Result<std::vector<int64_t>> ReadIds(Source& src, const std::string& name) {
   return out;
 }
 
+// Header and data in one all-or-nothing write (relgeo/file_io.h): a failed write
+// leaves whatever `path` held before, never a truncated .npy.
 Status WriteRaw(const std::string& path, const std::string& descr, const std::vector<int64_t>& shape, const void* data,
                 int64_t bytes) {
   std::string dict = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + ShapeText(shape) + ", }";
   size_t total = 10 + dict.size() + 1;
   size_t pad = (64 - total % 64) % 64;
   dict += std::string(pad, ' ') + "\n";
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) return Status::IOError("cannot write " + path);
   const uint16_t len = static_cast<uint16_t>(dict.size());
-  out.write("\x93NUMPY\x01\x00", 8);
-  char lb[2] = {static_cast<char>(len & 0xff), static_cast<char>(len >> 8)};
-  out.write(lb, 2);
-  out.write(dict.data(), static_cast<std::streamsize>(dict.size()));
-  out.write(static_cast<const char*>(data), bytes);
-  if (!out) return Status::IOError("failed writing " + path);
-  return Status::OK();
+  const char head[10] = {'\x93', 'N', 'U', 'M', 'P', 'Y', '\x01', '\x00', static_cast<char>(len & 0xff),
+                         static_cast<char>(len >> 8)};
+  return WriteFileAtomically(path, {std::string_view(head, sizeof head), dict,
+                                    std::string_view(static_cast<const char*>(data), static_cast<size_t>(bytes))});
 }
 
 }  // namespace

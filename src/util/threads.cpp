@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -16,6 +17,7 @@ std::atomic<int> g_threads{0};
 
 int ConfigureThreads(int n) {
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  n = std::min(n, kMaxThreads);
   // Touch LibTorch first: its lazy initialisation resets OpenMP's thread count.
   (void)at::get_num_threads();
   at::set_num_threads(n);

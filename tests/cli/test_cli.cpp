@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -129,8 +130,11 @@ TEST_F(CliTest, RegisterIndexSearchRemoveReopen) {
   EXPECT_EQ(Info(db)["collections"][0]["items"], 290);
   CmdResult s = Relgeo("search --db " + db + " --collection C --model A --latents " + Ae(1, "z_test.npy") + " --k 5 --json");
   ASSERT_EQ(s.rc, 0);
-  for (const auto& row : json::parse(s.out)["results"])
-    for (const auto& id : row["ids"]) EXPECT_GE(id.get<int64_t>(), 10);
+  // The parsed document is kept alive for the loop: ranging over a member of the
+  // temporary json::parse(...) would iterate a destroyed object.
+  const json after_remove = json::parse(s.out);
+  for (const auto& row : after_remove.at("results"))
+    for (const auto& id : row.at("ids")) EXPECT_GE(id.get<int64_t>(), 10);
 
   // Bad input: clear one-line errors, non-zero exit codes, the database unchanged.
   Matrix z = *ReadNpyMatrix(Ae(1, "z_test.npy"));
@@ -310,6 +314,62 @@ TEST(Cli, VersionNamesTheLibrariesOfThisBuild) {
   CmdResult text = Exec(RELGEO_CLI_PATH, "version");
   EXPECT_EQ(text.rc, 0);
   EXPECT_EQ(text.out.rfind("relgeo " RELGEO_PROJECT_VERSION, 0), 0u) << text.out;
+}
+
+// encode's numbers are bounded and the error names the flag given (--steps 0 once
+// blamed the encoder, --memory-mb 0 the memory budget); --threads is checked; the
+// output is written completely or not at all. Runs with a 4 GB address space and
+// 60 s, so a missing limit fails here instead of taking the machine. Needs no data.
+TEST(Cli, EncodeLimitsNameTheFlagAndOutputIsAllOrNothing) {
+  const std::string t = testing::TempDir() + "/encode_limits";
+  fs::remove_all(t);
+  fs::create_directories(t);
+  const std::string map = testing::WriteTempFile("limits_map.pt", testing::MlpMapBytes(4, 8, 6, 1));
+  ASSERT_TRUE(WriteNpyMatrix(t + "/a.npy", testing::RandomMatrix(5, 4, 2)).ok());
+  ASSERT_TRUE(WriteNpyMatrix(t + "/z.npy", testing::RandomMatrix(7, 4, 3)).ok());
+  ASSERT_TRUE(WriteNpyMatrix(t + "/big_z.npy", testing::RandomMatrix(20000, 4, 4)).ok());
+  const std::string bounded = std::string("ulimit -v 4000000; timeout 60 ") + RELGEO_CLI_PATH;
+  const std::string inputs = " --anchor-latents " + t + "/a.npy --latents " + t + "/z.npy";
+  const std::string base = "encode --map " + map + inputs + " --steps 4 --out " + t + "/r.npy";
+  auto usage = [&](const std::string& args, const std::string& flag) {
+    CmdResult r = Exec(bounded, "-q " + args);
+    EXPECT_EQ(r.rc, 2) << args << "\n" << r.err;
+    EXPECT_NE(r.err.find(flag), std::string::npos) << args << ": the message does not name " << flag << ": " << r.err;
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "one line: " << r.err;
+  };
+  usage(base + " --steps 0", "--steps");
+  usage(base + " --steps -2", "--steps");
+  usage(base + " --steps 1000000000", "--steps");
+  usage(base + " --memory-mb 0", "--memory-mb");
+  usage(base + " --memory-mb -5", "--memory-mb");
+  usage(base + " --memory-mb nan", "--memory-mb");
+  usage(base + " --memory-mb 1e300", "--memory-mb");
+  usage(base + " --latent-dim -1", "--latent-dim");
+  usage(base + " --latent-dim 0", "--latent-dim");
+  usage(base + " --latent-dim 2000000000", "--latent-dim");
+  usage("--threads -4 " + base, "--threads");
+  usage("encode --map /dev/zero" + inputs + " --out " + t + "/r.npy", "not a regular file");
+  usage("encode --method cosine --map " + map + inputs + " --steps 0 --out " + t + "/r.npy", "--steps");
+
+  // A full device: exit 1, naming it, and no "wrote" line.
+  CmdResult full = Exec(bounded, base.substr(0, base.size() - (t + "/r.npy").size()) + "/dev/full");
+  EXPECT_EQ(full.rc, 1) << full.err;
+  EXPECT_NE(full.err.find("/dev/full"), std::string::npos) << full.err;
+  EXPECT_EQ(full.err.find("wrote"), std::string::npos) << full.err;
+  // A write that fails part-way (a 50 KB file-size limit, SIGXFSZ ignored) keeps the
+  // previous file and leaves no temporary beside it.
+  ASSERT_EQ(Exec(bounded, "-q " + base).rc, 0);
+  const std::string before = Slurp(t + "/r.npy");
+  CmdResult cut = Exec("trap '' XFSZ; ulimit -f 100; " + bounded,
+                       "-q encode --map " + map + " --anchor-latents " + t + "/a.npy --latents " + t +
+                           "/big_z.npy --steps 2 --out " + t + "/r.npy");
+  EXPECT_EQ(cut.rc, 1) << cut.err;
+  EXPECT_NE(cut.err.find(t + "/r.npy"), std::string::npos) << cut.err;
+  EXPECT_EQ(Slurp(t + "/r.npy"), before);
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(t)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"a.npy", "big_z.npy", "r.npy", "z.npy"}));
 }
 
 }  // namespace

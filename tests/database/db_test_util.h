@@ -44,6 +44,12 @@ inline std::unique_ptr<Database> OpenOrDie(const std::string& dir, const Databas
     ASSERT_TRUE(_s.ok()) << #expr << ": " << _s.ToString();  \
   } while (0)
 
+#define EXPECT_OK(expr)                                      \
+  do {                                                       \
+    auto _s = (expr);                                        \
+    EXPECT_TRUE(_s.ok()) << #expr << ": " << _s.ToString();  \
+  } while (0)
+
 inline std::vector<int64_t> Iota(int64_t n, int64_t from = 0) {
   std::vector<int64_t> v(n);
   for (int64_t i = 0; i < n; ++i) v[i] = from + i;

@@ -316,5 +316,93 @@ TEST(Database, BadInputLeavesDatabaseUnchanged) {
   EXPECT_EQ(again->GetCollectionInfo("items")->items, 90);
 }
 
+// Numbers that size allocations are bounded where they enter: efSearch 1..100000
+// (0 = the default 64), nprobe 0..nlist (0 = the default 16, at most nlist),
+// anchor sets of at most 1,000,000 ids. Each limit is InvalidArgument and leaves
+// the database unchanged.
+TEST(Database, SearchParametersAndAnchorSetsAreBounded) {
+  CrossSetup s;
+  const std::string dir = FreshDir("bounds");
+  auto db = OpenOrDie(dir);
+  ASSERT_TRUE(db);
+  s.Register(*db, "HNSW16");
+  ASSERT_OK(db->CreateCollection("ivf", {"S", "IVF4,Flat", 6}));
+  ASSERT_OK(db->Add("items", "A", Iota(50), s.za.view().RowSlice(0, 50)));
+  ASSERT_OK(db->Add("ivf", "A", Iota(50), s.za.view().RowSlice(0, 50)));
+  const std::string snap = Snapshot(*db);
+  const Matrix q = Matrix::CopyOf(s.zb.view().RowSlice(0, 2));
+  auto search = [&](const std::string& coll, int ef, int nprobe) {
+    SearchParams p;
+    p.ef_search = ef;
+    p.nprobe = nprobe;
+    return db->Search(coll, "B", q, 3, p).status();
+  };
+  auto refused = [&](const Status& st, const std::string& needle) {
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+    EXPECT_NE(st.message().find(needle), std::string::npos) << st.message() << " lacks " << needle;
+  };
+  refused(search("items", -1, 0), "ef_search");
+  refused(search("items", 100001, 0), "100000");
+  refused(search("items", 2000000000, 0), "100000");
+  refused(search("items", 0, -1), "nprobe");
+  refused(search("ivf", 0, 5), "nlist");
+  refused(db->SearchRepresentations("items", RandomMatrix(1, s.K, 3), 3, {-5, 0}).status(), "ef_search");
+  EXPECT_OK(search("items", 0, 0));
+  EXPECT_OK(search("items", 100000, 0));
+  EXPECT_OK(search("ivf", 0, 4));
+  EXPECT_OK(search("ivf", 64, 1));
+  std::vector<int64_t> many(1000001);
+  for (size_t i = 0; i < many.size(); ++i) many[i] = static_cast<int64_t>(i);
+  refused(db->CreateAnchorSet("big", many), "1000000");
+  many.pop_back();
+  EXPECT_OK(db->CreateAnchorSet("big", many));
+  ASSERT_OK(db->DropAnchorSet("big"));
+  EXPECT_EQ(Snapshot(*db), snap);
+}
+
+// Names are echoed in messages with control characters escaped (a name with an
+// escape sequence must not reach a terminal raw), and the message stays one line.
+TEST(Database, NamesInMessagesAreEscaped) {
+  const std::string dir = FreshDir("escape");
+  auto db = OpenOrDie(dir);
+  ASSERT_TRUE(db);
+  auto clean = [](const Status& st, const std::string& needle) {
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+    for (unsigned char c : st.message()) EXPECT_GE(c, 0x20) << "raw control byte in: " << st.message();
+    EXPECT_NE(st.message().find(needle), std::string::npos) << st.message() << " lacks " << needle;
+  };
+  clean(db->CreateAnchorSet("a\x1b[31mred\nline", {1, 2}), "a\\x1b[31mred\\nline");
+  ASSERT_OK(db->CreateAnchorSet("S", {1, 2}));
+  clean(db->CreateCollection("c\x07", {"S"}), "c\\x07");
+  clean(db->CreateCollection("c", {"S", "Fl\x1b" "at"}), "Fl\\x1bat");
+  clean(db->CreateCollection("c", {"S\x7f"}), "S\\x7f");
+  clean(db->Search("c\t", "m", RandomMatrix(1, 2, 1), 1).status(), "c\\t");
+}
+
+// The index spec is stored (and listed) in its canonical spelling, whatever the
+// caller typed: "flat" -> "Flat", "hnsw016,flat" -> "HNSW16", "ivf4,sq8" -> "IVF4,SQ8".
+TEST(Database, IndexSpecsAreStoredInTheirCanonicalSpelling) {
+  const std::string dir = FreshDir("canonical");
+  const std::vector<std::pair<std::string, std::string>> specs = {
+      {"flat", "Flat"}, {" FLAT ", "Flat"}, {"hnsw016,flat", "HNSW16"}, {"ivf4,sq8", "IVF4,SQ8"}, {"Ivf8", "IVF8,Flat"}};
+  {
+    auto db = OpenOrDie(dir);
+    ASSERT_TRUE(db);
+    ASSERT_OK(db->CreateAnchorSet("S", Iota(4)));
+    for (size_t i = 0; i < specs.size(); ++i) {
+      ASSERT_OK(db->CreateCollection("c" + std::to_string(i), {"S", specs[i].first}));
+      EXPECT_EQ(db->GetCollectionInfo("c" + std::to_string(i))->options.index, specs[i].second);
+    }
+  }
+  auto db = OpenOrDie(dir);
+  ASSERT_TRUE(db);
+  for (size_t i = 0; i < specs.size(); ++i) {
+    auto info = db->GetCollectionInfo("c" + std::to_string(i));
+    ASSERT_TRUE(info.ok());
+    EXPECT_EQ(info->options.index, specs[i].second) << specs[i].first;
+    EXPECT_EQ(info->index_state, "loaded") << specs[i].first;
+  }
+}
+
 }  // namespace
 }  // namespace relgeo

@@ -102,6 +102,98 @@ TEST(Database, IndexIsSavedLoadedAndRebuiltWhenMissingCorruptOrStale) {
   }
 }
 
+// A CURRENT file that is damaged, names a manifest that does not exist, or is not a
+// file at all: the database is corrupt (Corruption, exit 4 in the tool), and the
+// message names the file. Restoring CURRENT restores the database.
+TEST(Database, DamagedCurrentFileIsCorruptionNamingTheFile) {
+  CrossSetup s;
+  const std::string dir = FreshDir("current");
+  {
+    auto db = OpenOrDie(dir);
+    ASSERT_TRUE(db);
+    s.Register(*db);
+    ASSERT_OK(db->Add("items", "A", Iota(20), s.za.view().RowSlice(0, 20)));
+  }
+  const std::string current = dir + "/CURRENT";
+  std::string good;
+  {
+    std::ifstream in(current, std::ios::binary);
+    good.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  ASSERT_EQ(good.rfind("MANIFEST-", 0), 0u) << good;
+  for (const std::string& bad : {std::string("MANIFEST-999999\n"), std::string("garbage\n"), std::string(),
+                                 std::string("MANIFEST-000001"), std::string("\x01\x02\x03", 3), good + good}) {
+    std::ofstream(current, std::ios::binary | std::ios::trunc) << bad;
+    auto db = Database::Open(dir);
+    ASSERT_FALSE(db.ok());
+    EXPECT_EQ(db.status().code(), StatusCode::kCorruption) << db.status().ToString();
+    EXPECT_NE(db.status().message().find(current), std::string::npos) << db.status().message();
+    for (unsigned char c : db.status().message()) EXPECT_GE(c, 0x20) << db.status().message();
+  }
+  fs::remove(current);
+  fs::create_directory(current);
+  auto dir_current = Database::Open(dir);
+  EXPECT_EQ(dir_current.status().code(), StatusCode::kCorruption) << dir_current.status().ToString();
+  EXPECT_NE(dir_current.status().message().find(current), std::string::npos) << dir_current.status().message();
+  fs::remove(current);
+  std::ofstream(current, std::ios::binary | std::ios::trunc) << good;
+  auto db = OpenOrDie(dir);
+  ASSERT_TRUE(db);
+  EXPECT_EQ(db->GetCollectionInfo("items")->items, 20);
+}
+
+// Something other than a file where relgeo-index/<cid>.idx belongs (here a
+// directory): opening rebuilds the index from RocksDB and serves every item;
+// saving it fails with an IOError naming the path (no exception, no abort), and
+// leaves no temporary file behind.
+TEST(Database, DirectoryInPlaceOfTheIndexFileIsRebuiltAndSavingFailsClearly) {
+  CrossSetup s;
+  const std::string dir = FreshDir("index_dir");
+  {
+    auto db = OpenOrDie(dir);
+    ASSERT_TRUE(db);
+    s.Register(*db);
+    ASSERT_OK(db->Add("items", "A", Iota(s.n), s.za));
+  }
+  std::string file;
+  for (auto& e : fs::directory_iterator(dir + "/relgeo-index")) file = e.path().string();
+  ASSERT_FALSE(file.empty());
+  fs::remove(file);
+  fs::create_directories(file + "/inside");
+  {
+    auto db = Database::Open(dir);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    auto info = (*db)->GetCollectionInfo("items");
+    ASSERT_TRUE(info.ok());
+    EXPECT_EQ(info->index_state.rfind("rebuilt (corrupt", 0), 0u) << info->index_state;
+    EXPECT_NE(info->index_state.find("not a regular file"), std::string::npos) << info->index_state;
+    EXPECT_EQ(info->items, s.n);
+    EXPECT_EQ(info->indexed, s.n);
+    auto r = (*db)->Search("items", "B", s.zb, 1);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(Top1(*r, Iota(s.n)), 1.0);
+    const Status save = (*db)->SaveIndexes();
+    EXPECT_EQ(save.code(), StatusCode::kIOError) << save.ToString();
+    EXPECT_NE(save.message().find(file), std::string::npos) << save.message();
+    const Status close = (*db)->Close();
+    EXPECT_EQ(close.code(), StatusCode::kIOError) << close.ToString();
+    EXPECT_NE(close.message().find(file), std::string::npos) << close.message();
+  }
+  std::vector<std::string> names;
+  for (auto& e : fs::directory_iterator(dir + "/relgeo-index")) names.push_back(e.path().filename().string());
+  EXPECT_EQ(names.size(), 1u) << "left behind: " << (names.size() > 1 ? names[1] : "");
+  EXPECT_TRUE(fs::is_directory(file + "/inside")) << "the directory in the way is not ours to remove";
+  // Once it is gone, the index is saved again.
+  fs::remove_all(file);
+  {
+    auto db = OpenOrDie(dir);
+    ASSERT_TRUE(db);
+    EXPECT_EQ(db->GetCollectionInfo("items")->index_state, "rebuilt (missing)");
+  }
+  auto db = OpenOrDie(dir);
+  ASSERT_TRUE(db);
+  EXPECT_EQ(db->GetCollectionInfo("items")->index_state, "loaded");
+}
 
 // ------------------------------------------------------------------ crash safety
 // The child: opens the database, bulk-indexes batch after batch of deterministic

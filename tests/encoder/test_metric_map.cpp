@@ -1,11 +1,17 @@
 // Metric maps (src/encoder/metric_map.cpp): load failures and maps that throw.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 
+#include "encoder/encoder_plan.h"
+#include "encoder/torch_internal.h"
 #include "fixtures.h"
 #include "relgeo/npy.h"
 #include "relgeo/relative_encoder.h"
+#include "util/status_error.h"
 
 namespace relgeo {
 namespace {
@@ -91,6 +97,106 @@ TEST(MetricMap, ThrowingOnlyForSomeInputsIsCaughtAtEncode) {
   auto enc2 = RelativeEncoder::Create(*nanmap, Matrix(1, 1, std::vector<float>{1.f}), {});
   ASSERT_TRUE(enc2.ok());
   EXPECT_FALSE((*enc2)->Encode(Matrix(1, 1, std::vector<float>{-1.f})).ok());
+}
+
+// A map file is read whole, so only a regular file of at most 2 GiB is read: a
+// directory, a device such as /dev/zero (read without end before) or a FIFO
+// (blocked forever) is refused by its type, a larger file by its size, before any
+// byte is read.
+TEST(MetricMap, LoadReadsOnlyRegularFilesOfBoundedSize) {
+  const std::string dir = TempDir() + "/map_is_a_directory.pt";
+  std::filesystem::create_directories(dir);
+  auto d = MetricMap::Load(dir);
+  ASSERT_EQ(d.status().code(), StatusCode::kInvalidArgument) << d.status().ToString();
+  EXPECT_NE(d.status().message().find("not a regular file"), std::string::npos) << d.status().message();
+  EXPECT_NE(d.status().message().find(dir), std::string::npos) << d.status().message();
+  // 2 GiB + 1 bytes, sparse: nothing is written or read.
+  const std::string big = TempDir() + "/map_too_big.pt";
+  {
+    std::ofstream(big, std::ios::trunc);
+    std::filesystem::resize_file(big, (uintmax_t{2} << 30) + 1);
+  }
+  auto b = MetricMap::Load(big);
+  std::filesystem::remove(big);
+  ASSERT_EQ(b.status().code(), StatusCode::kInvalidArgument) << b.status().ToString();
+  EXPECT_NE(b.status().message().find("2147483649 bytes"), std::string::npos) << b.status().message();
+  for (const char* device : {"/dev/zero", "/dev/null"}) {
+    auto r = MetricMap::Load(device);
+    ASSERT_EQ(r.status().code(), StatusCode::kInvalidArgument) << device << ": " << r.status().ToString();
+    EXPECT_NE(r.status().message().find("not a regular file"), std::string::npos) << r.status().message();
+  }
+  const std::string fifo = TempDir() + "/map_fifo.pt";
+  std::filesystem::remove(fifo);
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto f = MetricMap::Load(fifo);
+  std::filesystem::remove(fifo);
+  EXPECT_EQ(f.status().code(), StatusCode::kInvalidArgument) << f.status().ToString();
+  // A symbolic link to a good map is followed.
+  const std::string target = WriteTempFile("map_link_target.pt", MlpMapBytes(3, 4, 5, 1));
+  const std::string link = TempDir() + "/map_link.pt";
+  std::filesystem::remove(link);
+  std::filesystem::create_symlink(target, link);
+  EXPECT_TRUE(MetricMap::Load(link).ok());
+}
+
+// The latent dimension, given or read from the map, is 1..1,000,000 (kMaxLatentDim):
+// negative used to mean "infer" silently, and 2,000,000,000 allocated a 16 GB probe
+// batch before failing.
+TEST(MetricMap, LatentDimensionIsBounded) {
+  const std::string mlp = MlpMapBytes(3, 4, 5, 1);
+  MetricMapOptions o;
+  o.input_dim = -1;
+  auto negative = MetricMap::FromBytes(mlp, o);
+  ASSERT_EQ(negative.status().code(), StatusCode::kInvalidArgument) << negative.status().ToString();
+  EXPECT_NE(negative.status().message().find("-1"), std::string::npos) << negative.status().message();
+  // Any width works for this map: only the bound refuses it.
+  auto attr = MetricMap::FromBytes(ModuleBytes("  return x * 2.0\n", 1000001));
+  ASSERT_EQ(attr.status().code(), StatusCode::kInvalidArgument) << attr.status().ToString();
+  EXPECT_NE(attr.status().message().find("1000000"), std::string::npos) << attr.status().message();
+  o.input_dim = 2000000000;
+  auto huge = MetricMap::FromBytes(mlp, o);
+  ASSERT_EQ(huge.status().code(), StatusCode::kInvalidArgument) << huge.status().ToString();
+  EXPECT_NE(huge.status().message().find("2000000000"), std::string::npos) << huge.status().message();
+  auto at_cap = MetricMap::FromBytes(ModuleBytes("  return x[:, :2]\n", 1000000));
+  EXPECT_TRUE(at_cap.ok()) << at_cap.status().ToString();
+}
+
+// A map that raises is bad input (InvalidArgument, exit 2 in the tool), with its own message.
+TEST(MetricMap, AMapThatRaisesIsInvalidArgument) {
+  auto map = MetricMap::FromBytes(ModuleBytes(
+      "  assert bool(torch.all(x <= 5.0)), 'latents out of the decoder range'\n"
+      "  return x * 2.0\n",
+      2));
+  ASSERT_TRUE(map.ok()) << map.status().ToString();
+  auto enc = RelativeEncoder::Create(*map, Matrix(1, 2, std::vector<float>{0.f, 0.f}), {});
+  ASSERT_TRUE(enc.ok()) << enc.status().ToString();
+  auto r = (*enc)->Encode(Matrix(1, 2, std::vector<float>{9.f, 9.f}));
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("latents out of the decoder range"), std::string::npos) << r.status().message();
+}
+
+// Errors keep their code on the way out of GuardTorch (and InTorchScope, which the
+// encoder runs under): a Status thrown as internal::StatusError comes out with its
+// own code (an Internal or IOError stays that, an InvalidArgument stays that);
+// LibTorch's errors are the map refusing its input (InvalidArgument); running out
+// of memory is Internal.
+TEST(GuardTorch, KeepsTheCodeOfWhatWasThrown) {
+  for (const Status& thrown : {Status::Internal("dnnl_sgemm failed"), Status::IOError("disk gone"),
+                               Status::InvalidArgument("bad latents"), Status::NotFound("no such map")}) {
+    for (int scope = 0; scope < 2; ++scope) {
+      auto fn = [&] { throw internal::StatusError(thrown); };
+      const Status got = scope == 0 ? GuardTorch("encoding", fn) : internal::InTorchScope("encoding", fn);
+      EXPECT_EQ(got.code(), thrown.code()) << got.ToString();
+      EXPECT_EQ(got.message(), "encoding: " + thrown.message());
+    }
+  }
+  const Status c10 = GuardTorch("forward", [] { TORCH_CHECK(false, "shape [2, 3] is invalid"); });
+  EXPECT_EQ(c10.code(), StatusCode::kInvalidArgument) << c10.ToString();
+  EXPECT_NE(c10.message().find("shape [2, 3] is invalid"), std::string::npos) << c10.message();
+  const Status oom = GuardTorch("forward", [] { throw std::bad_alloc(); });
+  EXPECT_EQ(oom.code(), StatusCode::kInternal) << oom.ToString();
+  EXPECT_NE(oom.message().find("out of memory"), std::string::npos) << oom.message();
+  EXPECT_TRUE(GuardTorch("nothing", [] {}).ok());
 }
 
 }  // namespace

@@ -205,5 +205,32 @@ TEST(RelativeEncoder, BadInputGivesClearStatus) {
   EXPECT_FALSE(CosineEncoder::Create(Matrix(0, d)).ok());
 }
 
+// Steps and anchors are bounded where they enter (EncoderOptions, the anchor
+// latents): N <= 4096 as for collections (10^9 steps used to be accepted and run
+// for ever), K <= 1,000,000.
+TEST(RelativeEncoder, StepsAndAnchorCountAreBounded) {
+  auto map = LoadMap(CircleMapBytes());
+  const Matrix A = RandomMatrix(3, 1, 2);
+  EncoderOptions o;
+  o.steps = 4097;
+  auto too_many = RelativeEncoder::Create(map, A, o);
+  ASSERT_EQ(too_many.status().code(), StatusCode::kInvalidArgument) << too_many.status().ToString();
+  EXPECT_NE(too_many.status().message().find("4096"), std::string::npos) << too_many.status().message();
+  o.steps = 1000000000;
+  EXPECT_EQ(RelativeEncoder::Create(map, A, o).status().code(), StatusCode::kInvalidArgument);
+  o.steps = 4096;
+  EXPECT_TRUE(RelativeEncoder::Create(map, A, o).ok());
+  o.steps = -3;
+  auto negative = RelativeEncoder::Create(map, A, o);
+  EXPECT_EQ(negative.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(negative.status().message().find("-3"), std::string::npos) << negative.status().message();
+  auto anchors = RelativeEncoder::Create(map, Matrix(1000001, 1), {});
+  ASSERT_EQ(anchors.status().code(), StatusCode::kInvalidArgument) << anchors.status().ToString();
+  EXPECT_NE(anchors.status().message().find("1000000"), std::string::npos) << anchors.status().message();
+  EncoderOptions budget;
+  budget.memory_budget_bytes = 0;
+  EXPECT_EQ(RelativeEncoder::Create(map, A, budget).status().code(), StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace relgeo

@@ -2,12 +2,15 @@
 #include <gtest/gtest.h>
 
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 
@@ -378,6 +381,55 @@ TEST(Npy, TruncatedAndDamagedFilesFailCleanly) {
       if (ids.ok()) EXPECT_LE(ids->size(), 3u);
     }
   }
+}
+
+// Writes are checked to the end (every write, fsync and close): a full device is
+// an IOError, and a write that fails part-way leaves the file that was there
+// before, not a truncated one, and no temporary file beside it.
+TEST(Npy, FailedWritesAreReportedAndNeverLeaveATruncatedFile) {
+  const Matrix small = RandomMatrix(4, 3, 7);
+  for (const Status& st : {WriteNpyMatrix("/dev/full", small), WriteNpyInt64("/dev/full", {1, 2, 3})}) {
+    EXPECT_EQ(st.code(), StatusCode::kIOError) << st.ToString();
+    EXPECT_NE(st.message().find("/dev/full"), std::string::npos) << st.message();
+  }
+  const std::string dir = TempDir() + "/npy_write_checks";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/out.npy";
+  ASSERT_TRUE(WriteNpyMatrix(path, small).ok());
+  // A file-size limit makes the next write fail part-way (EFBIG; SIGXFSZ ignored).
+  const Matrix big = RandomMatrix(1000, 100, 8);  // 400 KB
+  struct rlimit old_limit;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit limit = old_limit;
+  limit.rlim_cur = 64 << 10;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
+  const Status failed = WriteNpyMatrix(path, big);
+  setrlimit(RLIMIT_FSIZE, &old_limit);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_EQ(failed.code(), StatusCode::kIOError) << failed.ToString();
+  EXPECT_NE(failed.message().find(path), std::string::npos) << failed.message();
+  auto back = ReadNpyMatrix(path);
+  ASSERT_TRUE(back.ok()) << "the old file was damaged: " << back.status().ToString();
+  EXPECT_EQ(back->storage(), small.storage());
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  EXPECT_EQ(names, std::vector<std::string>{"out.npy"}) << "a temporary file was left beside " << path;
+  // Replacing works, and a new file gets the usual permissions (0666 less the umask).
+  ASSERT_TRUE(WriteNpyMatrix(path, big).ok());
+  EXPECT_EQ(ReadNpyMatrix(path)->storage(), big.storage());
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  const std::string fresh = dir + "/fresh.npy";
+  ASSERT_TRUE(WriteNpyInt64(fresh, {4, 5}).ok());
+  EXPECT_EQ(static_cast<mode_t>(std::filesystem::status(fresh).permissions()) & 0777, 0666 & ~mask);
+  // Nowhere to write: a missing directory, a directory in the way.
+  EXPECT_EQ(WriteNpyMatrix(dir + "/no/such/dir/x.npy", small).code(), StatusCode::kIOError);
+  std::filesystem::create_directories(dir + "/a_dir.npy");
+  const Status in_the_way = WriteNpyMatrix(dir + "/a_dir.npy", small);
+  EXPECT_EQ(in_the_way.code(), StatusCode::kIOError) << in_the_way.ToString();
+  EXPECT_TRUE(std::filesystem::is_directory(dir + "/a_dir.npy"));
 }
 
 }  // namespace

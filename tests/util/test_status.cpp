@@ -51,5 +51,22 @@ TEST(ResultDeathTest, AccessingTheValueOfAnErrorAborts) {
   EXPECT_DEATH((void)std::move(p).value(), "InvalidArgument: bad shape");
 }
 
+// Untrusted text in messages: control characters and bytes that are not UTF-8 come
+// out as escapes; printable ASCII and valid UTF-8 as they are.
+TEST(PrintableText, EscapesControlsAndInvalidUtf8Only) {
+  EXPECT_EQ(PrintableText("plain-name_1.2 (ok) 'x'"), "plain-name_1.2 (ok) 'x'");
+  EXPECT_EQ(PrintableText("a\x1b[31mb"), "a\\x1b[31mb");
+  EXPECT_EQ(PrintableText("line\nnext\ttab\rcr"), "line\\nnext\\ttab\\rcr");
+  EXPECT_EQ(PrintableText(std::string("nul\0del\x7f", 8)), "nul\\x00del\\x7f");
+  EXPECT_EQ(PrintableText("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"), "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+  EXPECT_EQ(PrintableText("\xff\xfe"), "\\xff\\xfe");
+  EXPECT_EQ(PrintableText("\xc3"), "\\xc3");                    // truncated sequence
+  EXPECT_EQ(PrintableText("\xc0\xaf"), "\\xc0\\xaf");           // overlong '/'
+  EXPECT_EQ(PrintableText("\xed\xa0\x80"), "\\xed\\xa0\\x80");  // a surrogate
+  EXPECT_EQ(PrintableText("\xc2\x9b" "2J"), "\\u009b2J");       // C1 CSI as a code point
+  const std::string out = PrintableText(std::string("\x01\x02\x1b\x7f\n", 5));
+  for (unsigned char c : out) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << out;
+}
+
 }  // namespace
 }  // namespace relgeo
