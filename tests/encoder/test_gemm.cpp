@@ -20,30 +20,10 @@ namespace relgeo {
 namespace {
 using namespace relgeo::testing;
 
-// Max over entries of |got - want| / sum_k |a_ik b_kj| for C = A B (row-major):
+// Max over entries of |C - A B| / sum_k |a_ik b_kj| (row-major, M x K times K x N):
 // float32 rounding keeps this near 1e-7; a wrong GEMM makes it of order 1.
-double SgemmError(int64_t M, int64_t K, int64_t N, uint64_t seed) {
-  Matrix A = RandomMatrix(M, K, seed), B = RandomMatrix(K, N, seed + 1), C(M, N);
-  EXPECT_EQ(internal::OneDnnSgemm('N', 'N', M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, C.data(), N), 0);
-  double worst = 0;
-  for (int64_t i = 0; i < M; ++i)
-    for (int64_t j = 0; j < N; ++j) {
-      double want = 0, scale = 0;
-      for (int64_t k = 0; k < K; ++k) {
-        want += static_cast<double>(A(i, k)) * B(k, j);
-        scale += std::abs(static_cast<double>(A(i, k)) * B(k, j));
-      }
-      worst = std::max(worst, std::abs(C(i, j) - want) / std::max(1e-30, scale));
-    }
-  return worst;
-}
-
-double TorchMmError(int64_t M, int64_t K, int64_t N, uint64_t seed) {
-  Matrix A = RandomMatrix(M, K, seed), B = RandomMatrix(K, N, seed + 1);
-  c10::InferenceMode guard;
-  torch::Tensor a = torch::from_blob(A.data(), {M, K}), b = torch::from_blob(B.data(), {K, N});
-  torch::Tensor c = torch::mm(a, b).contiguous();
-  const float* C = c.data_ptr<float>();
+double WorstError(const Matrix& A, const Matrix& B, const float* C) {
+  const int64_t M = A.rows(), K = A.cols(), N = B.cols();
   double worst = 0;
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < N; ++j) {
@@ -55,6 +35,20 @@ double TorchMmError(int64_t M, int64_t K, int64_t N, uint64_t seed) {
       worst = std::max(worst, std::abs(C[i * N + j] - want) / std::max(1e-30, scale));
     }
   return worst;
+}
+
+double SgemmError(int64_t M, int64_t K, int64_t N, uint64_t seed) {
+  Matrix A = RandomMatrix(M, K, seed), B = RandomMatrix(K, N, seed + 1), C(M, N);
+  EXPECT_EQ(internal::OneDnnSgemm('N', 'N', M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, C.data(), N), 0);
+  return WorstError(A, B, C.data());
+}
+
+double TorchMmError(int64_t M, int64_t K, int64_t N, uint64_t seed) {
+  Matrix A = RandomMatrix(M, K, seed), B = RandomMatrix(K, N, seed + 1);
+  c10::InferenceMode guard;
+  torch::Tensor a = torch::from_blob(A.data(), {M, K}), b = torch::from_blob(B.data(), {K, N});
+  torch::Tensor c = torch::mm(a, b).contiguous();
+  return WorstError(A, B, c.data_ptr<float>());
 }
 
 // Fraction of queries whose FAISS Flat top-1 is the exact top-1 (cosine), on a
