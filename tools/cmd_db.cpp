@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "cli_common.h"
+#include "json_text.h"
 #include "relgeo/database.h"
 #include "relgeo/file_io.h"
 #include "relgeo/npy.h"
@@ -27,10 +28,6 @@ std::unique_ptr<Database> OpenDb(const std::string& dir, bool create) {
 std::string ReadFileOrDie(const std::string& path, const std::string& flag) {
   return OrDie(ReadFileBytes(path, kMaxMapFileBytes), flag);
 }
-
-// JSON as text: strings that are not UTF-8 (a name or path from a damaged database
-// or the command line) are written with U+FFFD instead of making dump() throw.
-std::string Dump(const json& j, int indent = -1) { return j.dump(indent, ' ', false, json::error_handler_t::replace); }
 
 void Close(std::unique_ptr<Database>& db) { OrDie(db->Close(), "closing the database"); }
 

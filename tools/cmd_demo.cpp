@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <sstream>
 
@@ -23,6 +22,7 @@
 #include "relgeo/autoencoder.h"
 #include "relgeo/database.h"
 #include "relgeo/datasets.h"
+#include "relgeo/file_io.h"
 #include "relgeo/sweep.h"
 #include "relgeo/mrr.h"
 #include "relgeo/plot.h"
@@ -43,12 +43,6 @@ struct DemoArgs {
 
 void Say(const char* fmt, const std::string& s = "") {
   if (!Globals().quiet) std::fprintf(stderr, fmt, s.c_str());
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw CommandError{Status::NotFound("cannot read " + path)};
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 // Trains one autoencoder, or reuses it when its directory already holds one
@@ -210,8 +204,8 @@ void RunDemo(DemoArgs a) {
   for (auto [name, dir, anchors] : {std::tuple{"ae-a", dir_a, &anchors_a}, std::tuple{"ae-b", dir_b, &anchors_b}}) {
     ModelSpec spec;
     spec.name = name;
-    spec.map_bytes = ReadFile(dir + "/decoder.pt");
-    spec.encoder_bytes = ReadFile(dir + "/encoder.pt");
+    spec.map_bytes = OrDie(ReadFileBytes(dir + "/decoder.pt", kMaxMapFileBytes));
+    spec.encoder_bytes = OrDie(ReadFileBytes(dir + "/encoder.pt", kMaxMapFileBytes));
     spec.anchor_set = "demo-anchors";
     spec.anchor_latents = *anchors;
     OrDie(db->RegisterModel(spec), std::string("registering ") + name);

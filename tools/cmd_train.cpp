@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_common.h"
+#include "json_text.h"
 #include "relgeo/autoencoder.h"
 #include "relgeo/datasets.h"
 #include "relgeo/file_io.h"
@@ -86,9 +87,10 @@ void RunTrain(const TrainArgs& a) {
                       {"train_seconds", r.train_seconds},
                       {"encoder", a.out + "/encoder.pt"},
                       {"decoder", a.out + "/decoder.pt"}};
-  OrDie(WriteFileAtomically(a.out + "/train.json", {j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"}));
+  const std::string text = Dump(j, 2);
+  OrDie(WriteFileAtomically(a.out + "/train.json", {text + "\n"}));
   if (a.json) {
-    std::printf("%s\n", j.dump(2).c_str());
+    std::printf("%s\n", text.c_str());
   } else if (!Globals().quiet) {
     std::fprintf(stderr, "test reconstruction MSE %.5f, trained in %.1f s; wrote %s/{encoder,decoder}.pt, "
                  "z_test.npy, z_val.npy, labels_*.npy, train.json\n",

@@ -151,11 +151,12 @@ void DetectFastPaths(EncoderPlan& p, const torch::Tensor& a, const EncoderOption
   // The native plan runs on the CPU; maps on another device keep TorchScript.
   if (options.allow_native_mlp && t.m().device.is_cpu()) t.native = DetectNativeRest(*t.split);
   if (t.native && t.native->plan.out_dim != p.mdim) t.native.reset();
-  // The native plan first; then the rest as it will run (the TorchScript rest when the
-  // native plan was dropped, else the native plan once more).
-  if (t.native && !SplitAgrees(p, a)) t.native.reset();
-  if (!SplitAgrees(p, a)) t.split.reset();
-  if (!t.split) t.native.reset();
+  // The rest is probed once, as it will run: the native plan when there is one; the
+  // TorchScript rest when there is none or the native plan disagrees.
+  if (!(t.native && SplitAgrees(p, a))) {
+    t.native.reset();
+    if (!SplitAgrees(p, a)) t.split.reset();
+  }
   // Reduced precision only after the structure was checked in float32.
   if (t.native && options.precision == EncoderPrecision::kBFloat16 && t.native->plan.bgemm) t.native->plan.bf16 = true;
 }
