@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${RELGEO_ASAN_BUILD_DIR:-build-asan}
 if [ ! -f "$BUILD/build.ninja" ]; then
-  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DRELGEO_ASAN=ON -DRELGEO_BUILD_BENCH=OFF \
+  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DRELGEO_ASAN=ON -DRELGEO_BUILD_BENCH=OFF -DRELGEO_TORCH=system \
     -DRELGEO_BUILD_TOOLS=OFF > /dev/null
 fi
 SUITES=(util encoder database eval geometry)

@@ -15,16 +15,21 @@ void RunVersion(bool json) {
   if (json) {
     nlohmann::json j = {{"relgeo", b.relgeo}, {"libtorch", b.libtorch},         {"faiss", b.faiss},
                         {"rocksdb", b.rocksdb}, {"eigen", b.eigen},              {"cpu_features", b.cpu_features},
+                        {"map_formats", b.map_formats},
                         {"cuda", b.cuda},       {"cuda_devices", b.cuda_devices}};
     std::printf("%s\n", j.dump(2).c_str());
     return;
   }
-  std::string features;
-  for (const auto& f : b.cpu_features) features += (features.empty() ? "" : " ") + f;
+  auto joined = [](const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& f : v) out += (out.empty() ? "" : " ") + f;
+    return out.empty() ? std::string("none") : out;
+  };
   std::printf("relgeo %s\n  LibTorch %s (CUDA %s, %d device%s visible)\n  FAISS %s\n  RocksDB %s\n  Eigen %s\n"
-              "  CPU features used by the fast paths: %s\n",
+              "  map formats: %s\n  CPU features used by the fast paths: %s\n",
               b.relgeo.c_str(), b.libtorch.c_str(), b.cuda ? "yes" : "no", b.cuda_devices, b.cuda_devices == 1 ? "" : "s",
-              b.faiss.c_str(), b.rocksdb.c_str(), b.eigen.c_str(), features.empty() ? "none" : features.c_str());
+              b.faiss.c_str(), b.rocksdb.c_str(), b.eigen.c_str(), joined(b.map_formats).c_str(),
+              joined(b.cpu_features).c_str());
 }
 
 void RegisterVersion(CLI::App& app) {

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine for relgeo and builds it in Release.
-# Idempotent: installs only missing packages (quick when all are present), then
-# runs an incremental build. Run as root (or with sudo available).
+# Idempotent: installs only missing packages (quick when all are present), makes
+# the project's Python environment .venv/ (pinned torch, numpy, pytest), then runs
+# an incremental build against the venv's LibTorch (RELGEO_CMAKE_ARGS=-DRELGEO_TORCH=system
+# for Debian's). Run as root (or with sudo available).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +12,7 @@ PACKAGES=(
   libtorch-dev libdnnl-dev libfaiss-dev librocksdb-dev libeigen3-dev zlib1g-dev libopenblas-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libstb-dev
-  dataset-fashion-mnist python3-torch python3-numpy
+  dataset-fashion-mnist python3-torch python3-numpy python3-venv
 )
 
 missing=()
@@ -23,6 +25,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "relgeo setup: installing ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The project's Python environment: .venv/ with the pinned torch (tools/requirements.txt),
+# whose LibTorch the default build links. Reinstalled only when the pins change.
+VENV=.venv
+if ! cmp -s tools/requirements.txt "$VENV/.relgeo-requirements" 2>/dev/null; then
+  [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv "$VENV"
+  echo "relgeo setup: installing $(grep -v '^#' tools/requirements.txt | tr '\n' ' ')into $VENV/ (a few GB, once)"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r tools/requirements.txt
+  cp tools/requirements.txt "$VENV/.relgeo-requirements"
 fi
 
 BUILD_DIR=${RELGEO_BUILD_DIR:-build}

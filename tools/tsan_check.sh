@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${RELGEO_TSAN_BUILD_DIR:-build-tsan}
 if [ ! -f "$BUILD/build.ninja" ]; then
-  cmake -S . -B "$BUILD" -G Ninja -DRELGEO_TSAN=ON -DRELGEO_BUILD_BENCH=OFF -DRELGEO_BUILD_TOOLS=OFF > /dev/null
+  cmake -S . -B "$BUILD" -G Ninja -DRELGEO_TORCH=system -DRELGEO_TSAN=ON -DRELGEO_BUILD_BENCH=OFF -DRELGEO_BUILD_TOOLS=OFF > /dev/null
 fi
 cmake --build "$BUILD" --target relgeo_database_tests relgeo_encoder_tests -j "$(nproc)"
 OMP_NUM_THREADS=1 TSAN_OPTIONS="halt_on_error=1 exitcode=66" "$BUILD/tests/relgeo_database_tests" \

@@ -15,6 +15,9 @@ struct BuildInfo {
   // CPU features the encoder's fast paths use, as this machine reports them
   // ("avx2", "avx512f", "fma"); absent ones are not listed.
   std::vector<std::string> cpu_features;
+  // Map formats this build loads: "torchscript" always; "pt2" (torch.export +
+  // AOTInductor packages) when its LibTorch has AOTInductor (PyTorch 2.x builds).
+  std::vector<std::string> map_formats;
   bool cuda = false;        // this build's LibTorch was built with CUDA
   int cuda_devices = 0;     // CUDA devices visible now (0 without a GPU)
 };

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "encoder/affine_split.h"
+#include "encoder/gemm.h"
 #include "encoder/torch_internal.h"
 #include "util/status_error.h"
 
@@ -144,12 +145,13 @@ bool SplitAgrees(const EncoderPlan& p, const torch::Tensor& anchors_dev) {
 // with the plain forward on probe rows; then bfloat16, which is never probed.
 void DetectFastPaths(EncoderPlan& p, const torch::Tensor& a, const EncoderOptions& options) {
   EncoderPlan::Torch& t = *p.torch;
-  t.split = DetectAffineSplit(t.m().module);
+  // A .pt2 package has no TorchScript graph to read layers from (§4.10).
+  if (!t.m().package) t.split = DetectAffineSplit(t.m().module);
   if (t.split && (t.split->in_dim() != a.size(1) || t.split->weight_t.device() != a.device())) t.split.reset();
   if (!t.split) return;
   p.hdim = t.split->hidden_dim();
   // The native plan runs on the CPU; maps on another device keep TorchScript.
-  if (options.allow_native_mlp && t.m().device.is_cpu()) t.native = DetectNativeRest(*t.split);
+  if (options.allow_native_mlp && t.m().device.is_cpu() && OneDnnAvailable()) t.native = DetectNativeRest(*t.split);
   if (t.native && t.native->plan.out_dim != p.mdim) t.native.reset();
   // The rest is probed once, as it will run: the native plan when there is one; the
   // TorchScript rest when there is none or the native plan disagrees.

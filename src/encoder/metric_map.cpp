@@ -1,6 +1,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "encoder/aoti_map.h"
 #include "encoder/torch_internal.h"
 #include "relgeo/file_io.h"
 #include "util/status_error.h"
@@ -70,6 +71,10 @@ Result<torch::Tensor> MetricMap::Impl::Forward(const torch::Tensor& x) const {
   torch::Tensor out;
   Status st = GuardTorch("metric map forward failed", [&] {
     c10::InferenceMode guard;
+    if (package) {
+      out = RunAotiPackage(*package, x);
+      return;
+    }
     torch::jit::IValue v = module.forward({x});
     if (!v.isTensor())
       throw internal::StatusError(Status::InvalidArgument("forward returned " + v.tagKind() + ", expected a tensor"));
@@ -145,21 +150,24 @@ Result<std::shared_ptr<MetricMap>> MetricMap::FromBytes(const std::string& bytes
     return Status::InvalidArgument("latent dimension " + std::to_string(options.input_dim) + " is out of range [1, " +
                                    std::to_string(kMaxLatentDim) + "] (0: infer it from the map)");
   RELGEO_ASSIGN_OR_RETURN(torch::Device device, ParseDevice(options.device));
-  torch::jit::Module module;
-  Status st = GuardTorch("not a loadable TorchScript module", [&] {
-    std::istringstream in(bytes);
-    module = torch::jit::load(in, device);
-    module.eval();
-  });
-  if (!st.ok()) return Status::InvalidArgument(st.message());
   auto impl = std::make_unique<Impl>();
   impl->device = device;
   impl->device_name = options.device;
   impl->distance = options.distance;
-  impl->module = module;
   int64_t d = options.input_dim;
-  if (d <= 0) {
-    RELGEO_ASSIGN_OR_RETURN(d, InferInputDim(impl->module));
+  if (LooksLikePt2Archive(bytes)) {
+    RELGEO_ASSIGN_OR_RETURN(impl->package, LoadAotiPackage(bytes, device, d));
+    d = AotiInputDim(*impl->package);
+  } else {
+    Status st = GuardTorch("not a loadable TorchScript module or .pt2 package", [&] {
+      std::istringstream in(bytes);
+      impl->module = torch::jit::load(in, device);
+      impl->module.eval();
+    });
+    if (!st.ok()) return Status::InvalidArgument(st.message());
+    if (d <= 0) {
+      RELGEO_ASSIGN_OR_RETURN(d, InferInputDim(impl->module));
+    }
   }
   // A module's `input_dim` attribute (or a 0-column parameter) can say 0 or less, or
   // more than any latent space (the probe below is 2 x d floats).
@@ -170,7 +178,7 @@ Result<std::shared_ptr<MetricMap>> MetricMap::FromBytes(const std::string& bytes
   impl->input_dim = d;
   // Probe with two rows: proves forward accepts (n x d) and fixes the output width m.
   torch::Tensor probe;
-  st = GuardTorch("allocating a (2 x " + std::to_string(d) + ") probe batch", [&] {
+  Status st = GuardTorch("allocating a (2 x " + std::to_string(d) + ") probe batch", [&] {
     probe = torch::zeros({2, d}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
   });
   RELGEO_RETURN_IF_ERROR(st);

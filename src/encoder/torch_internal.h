@@ -12,8 +12,13 @@
 
 namespace relgeo {
 
+struct AotiPackage;  // encoder/aoti_map.h
+
 struct MetricMap::Impl {
   mutable torch::jit::Module module;  // forward() is not const in the jit API, but is re-entrant
+  // Set for a torch.export + AOTInductor package (.pt2), which has no TorchScript
+  // graph: `module` is then empty and the encoder takes the generic path (§4.10).
+  std::shared_ptr<AotiPackage> package;
   torch::Device device{torch::kCPU};
   std::string device_name = "cpu";
   int64_t input_dim = 0;

@@ -28,6 +28,10 @@ BuildInfo GetBuildInfo() {
   if (__builtin_cpu_supports("avx2")) b.cpu_features.push_back("avx2");
   if (__builtin_cpu_supports("fma")) b.cpu_features.push_back("fma");
   if (__builtin_cpu_supports("avx512f")) b.cpu_features.push_back("avx512f");
+  b.map_formats.push_back("torchscript");
+#if __has_include(<torch/csrc/inductor/aoti_package/model_package_loader.h>)  // as encoder/aoti_map.cpp
+  b.map_formats.push_back("pt2");
+#endif
 #ifdef RELGEO_TORCH_CUDA
   b.cuda = true;  // set by CMake when the LibTorch found has its CUDA library
 #endif

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <set>
 #include <vector>
 
 #include <torch/version.h>
@@ -308,6 +309,11 @@ TEST(Cli, VersionNamesTheLibrariesOfThisBuild) {
   EXPECT_FALSE(j.at("rocksdb").get<std::string>().empty());
   EXPECT_TRUE(j.at("cuda").is_boolean());
   EXPECT_EQ(j.at("cuda_devices").get<int>(), 0) << "no GPU on the test machines";
+  // .pt2 packages on the PyTorch 2.x (venv) build, TorchScript on every build.
+  std::set<std::string> formats;
+  for (const auto& f : j.at("map_formats")) formats.insert(f.get<std::string>());
+  EXPECT_EQ(formats.count("torchscript"), 1u);
+  EXPECT_EQ(formats.count("pt2"), TORCH_VERSION_MAJOR >= 2 ? 1u : 0u);
   bool has_avx512 = false;
   for (const auto& f : j.at("cpu_features")) has_avx512 |= f.get<std::string>() == "avx512f";
   EXPECT_EQ(has_avx512, __builtin_cpu_supports("avx512f") != 0);

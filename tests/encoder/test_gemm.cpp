@@ -87,6 +87,9 @@ double FaissTop1Agreement(uint64_t seed) {
 }
 
 TEST(Gemm, OneDnnSgemmMatchesDoublePrecisionIncludingTransposes) {
+  // On the PyTorch-wheel build libdnnl is loaded privately (gemm.cpp); it must load,
+  // or the native path silently falls back to TorchScript.
+  ASSERT_TRUE(internal::OneDnnAvailable());
   EXPECT_LT(SgemmError(1, 1, 1, 1), 1e-6);
   EXPECT_LT(SgemmError(37, 129, 65, 2), 1e-6);
   EXPECT_LT(SgemmError(256, 512, 784, 3), 1e-6);

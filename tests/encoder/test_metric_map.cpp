@@ -1,11 +1,13 @@
 // Metric maps (src/encoder/metric_map.cpp): load failures and maps that throw.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <torch/version.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 
+#include "encoder/aoti_map.h"
 #include "encoder/encoder_plan.h"
 #include "encoder/torch_internal.h"
 #include "fixtures.h"
@@ -54,6 +56,26 @@ TEST(MetricMap, LoadFailuresAreClear) {
 
 // A map with no outputs per row used to load, and then every encoder built on it
 // divided by the width 0 (SIGFPE). It is refused when the map is probed.
+// .pt2 archives are told apart from TorchScript by their zip layout (docs/design.md
+// §4.10). The packages PyTorch compiles are checked end to end in tests/python/.
+TEST(MetricMap, Pt2ArchivesGetTheirOwnClearErrors) {
+  auto entry = [](const std::string& name) { return std::string("PK\x03\x04", 4) + std::string(26, '\0') + name; };
+  // An ExportedProgram saved by torch.export.save: no compiled model inside.
+  std::string program = entry("model/archive_format") + "pt2" + entry("model/models/model.json");
+  EXPECT_TRUE(LooksLikePt2Archive(program));
+  auto r = MetricMap::FromBytes(program);
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("aoti_compile_and_package"), std::string::npos) << r.status().message();
+  // A package with an AOTInductor entry but nothing loadable in it.
+  std::string broken = entry("model/archive_format") + "pt2" + entry("model/data/aotinductor/model/x.wrapper.so");
+  auto b = MetricMap::FromBytes(broken);
+  EXPECT_FALSE(b.ok());
+  EXPECT_EQ(b.status().code(), TORCH_VERSION_MAJOR >= 2 ? StatusCode::kInvalidArgument : StatusCode::kUnimplemented)
+      << b.status().message();
+  // A TorchScript archive is not a .pt2.
+  EXPECT_FALSE(LooksLikePt2Archive(MlpMapBytes(3, 4, 5, 1)));
+}
+
 TEST(MetricMap, ZeroWidthOutputIsRejectedAtLoad) {
   for (const char* body : {"  return x[:, :0]\n", "  return x.new_zeros([x.size(0), 0])\n",
                            "  return x.new_zeros([x.size(0), 3, 0])\n"}) {
