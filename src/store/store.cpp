@@ -87,6 +87,9 @@ struct Store::Impl {
   rocksdb::WriteOptions write_options;
   std::string dir;
   bool read_only = false;
+  // After a failed write RocksDB's WAL writer must not be touched again: Debian's
+  // 7.8 asserts (aborts) in WritableFileWriter when it is synced after an error.
+  std::string write_failed;
 };
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -189,7 +192,9 @@ Status Store::Write(WriteBatch& batch) {
   if (!impl_->db) return Status::FailedPrecondition("database is closed");
   if (impl_->read_only)
     return Status::FailedPrecondition("database '" + impl_->dir + "' is open read-only: writes are refused");
-  return FromRocks(impl_->db->Write(impl_->write_options, &batch.impl().batch), "writing", impl_->dir);
+  Status s = FromRocks(impl_->db->Write(impl_->write_options, &batch.impl().batch), "writing", impl_->dir);
+  if (!s.ok() && impl_->write_failed.empty()) impl_->write_failed = s.message();
+  return s;
 }
 
 Status Store::Scan(const std::string& prefix,
@@ -209,6 +214,9 @@ uint64_t Store::LatestSequence() const { return impl_->db ? impl_->db->GetLatest
 Status Store::SyncWal() {
   if (!impl_->db) return Status::FailedPrecondition("database is closed");
   if (impl_->read_only) return Status::OK();
+  if (!impl_->write_failed.empty())
+    return Status::IOError("database '" + impl_->dir + "': the write-ahead log is not synced after a failed write (" +
+                           impl_->write_failed + "); reopen the database");
   return FromRocks(impl_->db->FlushWAL(/*sync=*/true), "syncing the write-ahead log", impl_->dir);
 }
 
