@@ -44,6 +44,14 @@ std::unique_ptr<Database> OpenDbToRead(const std::string& dir, bool read_only) {
   return OrDie(std::move(db), "--db " + dir);
 }
 
+// After a read: an index rebuilt on open that cannot be saved (disk full, a
+// read-only directory, a directory in its place) does not undo the answer; it is a
+// warning, and the index is rebuilt on the next open (docs/design.md §5.4).
+void CloseAfterRead(std::unique_ptr<Database>& db) {
+  Status s = db->Close();
+  if (!s.ok()) Warn(s.message());
+}
+
 void AddReadOnlyFlag(CLI::App* c, bool* flag) {
   c->add_flag("--read-only", *flag, "Open without writing anything (read-only directory or medium; no lock taken)");
 }
@@ -276,7 +284,7 @@ void RegisterCollection(CLI::App& app) {
                   << "\tsteps=" << c.options.steps << "\t" << PathModeName(c.options.mode) << "\n";
     }
     if (l->json) std::cout << Dump(j) << "\n";
-    Close(db);
+    CloseAfterRead(db);
   });
   auto d = std::make_shared<CollArgs>();
   CLI::App* drop = g->add_subcommand("drop", "Drop a collection and all its items");
@@ -390,7 +398,7 @@ void RegisterSearch(CLI::App& app) {
     if (!found.ok() && found.status().message().rfind("nprobe ", 0) == 0)  // more than the collection's nlist
       throw CommandError{Status(found.status().code(), "--" + found.status().message())};
     SearchResults r = OrDie(std::move(found));
-    Close(db);
+    CloseAfterRead(db);
     if (!a->out_ids.empty()) OrDie(WriteNpyInt64(a->out_ids, r.ids), "--out-ids");
     if (a->json) {
       json results = json::array();
@@ -455,7 +463,7 @@ void RegisterInfo(CLI::App& app) {
     auto sets = OrDie(db->ListAnchorSets());
     auto models = OrDie(db->ListModels());
     auto colls = OrDie(db->ListCollections());
-    Close(db);
+    CloseAfterRead(db);
     if (a->json) {
       json j;
       j["path"] = a->db;
