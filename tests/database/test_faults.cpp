@@ -375,18 +375,22 @@ TEST(Faults, CraftedIndexFilesWithValidChecksumsAreRebuiltNotTrusted) {
   }
 }
 
-TEST(Faults, CraftedHnswIndexHeaderIsRebuilt) {
-  CrossSetup s;
-  const std::string dir = FreshDir("crafted_hnsw");
-  Populate(dir, s, 1, 100, "HNSW8");
-  const std::string good = Slurp(IndexFile(dir));
-  const size_t faiss = FaissBlobOffset(good);
-  ASSERT_EQ(good.compare(faiss, 3, "IHN"), 0);
-  for (uint64_t ntotal : {uint64_t{1} << 40, uint64_t{99}}) {
-    std::string f = good;
-    std::memcpy(&f[faiss + 8], &ntotal, 8);
-    Reseal(&f);
-    ExpectRebuiltFromCraftedIndex(dir, 100, f);
+TEST(Faults, CraftedHnswAndIvfIndexHeadersAreRebuilt) {
+  // IVF4 trains at 39 x 4 items, so 200 items make a trained IVF index.
+  for (const std::string spec : {"HNSW8", "IVF4"}) {
+    SCOPED_TRACE(spec);
+    CrossSetup s;
+    const std::string dir = FreshDir("crafted_" + spec);
+    Populate(dir, s, 1, 200, spec);
+    const std::string good = Slurp(IndexFile(dir));
+    const size_t faiss = FaissBlobOffset(good) + (spec == "IVF4" ? 8 : 0);  // IVF: u64 trained flag first
+    ASSERT_EQ(good.compare(faiss, 1, "I"), 0) << good.substr(faiss, 4);
+    for (uint64_t ntotal : {uint64_t{1} << 40, uint64_t{199}, ~uint64_t{0}}) {
+      std::string f = good;
+      std::memcpy(&f[faiss + 8], &ntotal, 8);
+      Reseal(&f);
+      ExpectRebuiltFromCraftedIndex(dir, 200, f);
+    }
   }
 }
 
