@@ -106,7 +106,9 @@ Result<std::unique_ptr<VectorIndex>> Database::Impl::LoadIndex(const CollectionS
     auto old = VectorIndex::Deserialize(s.substr(head), c.meta.K, -1);
     if (old.ok()) had = std::to_string((*old)->size());
     std::string wal;
-    for (const auto& f : store->WalFiles()) wal += (wal.empty() ? "" : ", ") + f;
+    const auto logs = store->WalFiles();
+    for (size_t i = logs.size() > 3 ? logs.size() - 3 : 0; i < logs.size(); ++i) wal += (wal.empty() ? "" : ", ") + logs[i];
+    if (logs.size() > 3) wal = std::to_string(logs.size()) + " files, the newest " + wal;
     *why = "database '" + dir + "' went backwards (acknowledged writes were lost; a damaged write-ahead log or " +
            "table file?): collection '" + c.meta.name + "': the index file " + path + " reflects version " +
            std::to_string(version) + " with " + had + " items at RocksDB sequence " + std::to_string(sequence) +
