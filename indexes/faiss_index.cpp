@@ -94,7 +94,76 @@ Result<std::string> FaissBytes(const faiss::Index* index) {
   return std::string(w.data.begin(), w.data.end());
 }
 
-Result<std::unique_ptr<faiss::Index>> FaissFromBytes(const std::string& bytes) {
+constexpr int64_t kMaxIndexDim = 1000000;  // kMaxAnchors (relgeo/relative_encoder.h)
+
+// What the caller knows about an index it loads (-1: nothing).
+struct Expect {
+  int64_t dim = -1, size = -1;
+};
+
+// FAISS's index header (faiss/impl/index_write.cpp, 1.7.3): fourcc, i32 d, i64
+// ntotal, two i64 dummies, u8 is_trained, i32 metric_type [, f32 metric_arg].
+struct FaissHeader {
+  std::string fourcc;
+  int64_t d = 0, ntotal = 0;
+  size_t end = 0;  // offset after the header
+};
+bool ReadFaissHeader(const std::string& b, size_t pos, FaissHeader* h) {
+  constexpr size_t kLen = 4 + 4 + 8 + 8 + 8 + 1 + 4;
+  if (pos > b.size() || b.size() - pos < kLen) return false;
+  int32_t d, metric;
+  int64_t ntotal;
+  h->fourcc.assign(b.data() + pos, 4);
+  std::memcpy(&d, b.data() + pos + 4, 4);
+  std::memcpy(&ntotal, b.data() + pos + 8, 8);
+  std::memcpy(&metric, b.data() + pos + 33, 4);
+  h->d = d;
+  h->ntotal = ntotal;
+  h->end = pos + kLen + (metric > 1 ? 4 : 0);
+  return h->end <= b.size();
+}
+
+// Checks a FAISS blob's headers before read_index sees it: FAISS trusts them
+// (IndexIDMap2's construct_rev_map walks `ntotal` entries of an id table that may
+// be shorter, and vector sizes are allocated before they are read), so a crafted
+// file with a valid checksum could overflow or run for hours (docs/design.md §5.4).
+Status CheckFaissBlob(const std::string& b, const Expect& e) {
+  FaissHeader h;
+  if (!ReadFaissHeader(b, 0, &h)) return Status::Corruption("FAISS header truncated");
+  if (h.d < 1 || h.d > kMaxIndexDim) return Status::Corruption("FAISS header: dimension " + std::to_string(h.d) + " out of range");
+  if (e.dim >= 0 && h.d != e.dim)
+    return Status::Corruption("FAISS header: dimension " + std::to_string(h.d) + ", expected " + std::to_string(e.dim));
+  // Every stored vector takes at least one byte of the file.
+  if (h.ntotal < 0 || static_cast<uint64_t>(h.ntotal) > b.size())
+    return Status::Corruption("FAISS header: " + std::to_string(h.ntotal) + " vectors cannot fit in " +
+                              std::to_string(b.size()) + " bytes");
+  const bool hnsw = h.fourcc.compare(0, 3, "IHN") == 0;
+  if (e.size >= 0 && (hnsw ? h.ntotal < e.size : h.ntotal != e.size))
+    return Status::Corruption("FAISS header: " + std::to_string(h.ntotal) + " vectors, the database has " +
+                              std::to_string(e.size) + " items");
+  if (h.fourcc == "IxM2") {
+    // IndexIDMap2 over IndexFlatIP (Flat, and IVF's training buffer): the layout is
+    // fully determined by d and ntotal: header, flat header, u64 count + n*d floats,
+    // u64 n + n ids.
+    const uint64_t n = static_cast<uint64_t>(h.ntotal), d = static_cast<uint64_t>(h.d);
+    FaissHeader sub;
+    if (!ReadFaissHeader(b, h.end, &sub) || sub.fourcc != "IxFI" || sub.d != h.d || sub.ntotal != h.ntotal)
+      return Status::Corruption("FAISS id map: its flat index header disagrees with the outer one");
+    const uint64_t expect_size = sub.end + 8 + n * d * 4 + 8 + n * 8;
+    if (n > b.size() / 8 || n * d > b.size() || b.size() != expect_size)
+      return Status::Corruption("FAISS id map: " + std::to_string(b.size()) + " bytes, " + std::to_string(expect_size) +
+                                " expected for " + std::to_string(n) + " vectors of dimension " + std::to_string(d));
+    uint64_t codes = 0, ids = 0;
+    std::memcpy(&codes, b.data() + sub.end, 8);
+    std::memcpy(&ids, b.data() + sub.end + 8 + n * d * 4, 8);
+    if ((codes != n * d && codes != n * d * 4) || ids != n)
+      return Status::Corruption("FAISS id map: vector or id table sizes disagree with its header");
+  }
+  return Status::OK();
+}
+
+Result<std::unique_ptr<faiss::Index>> FaissFromBytes(const std::string& bytes, const Expect& expect = {}) {
+  RELGEO_RETURN_IF_ERROR(CheckFaissBlob(bytes, expect));
   std::unique_ptr<faiss::Index> out;
   Status s = GuardFaiss("reading index", [&] {
     faiss::VectorIOReader r;
@@ -217,10 +286,10 @@ class HnswIndex : public VectorIndex {
     return idx;
   }
 
-  static Result<std::unique_ptr<VectorIndex>> Load(const IndexSpec& spec, Reader& r) {
+  static Result<std::unique_ptr<VectorIndex>> Load(const IndexSpec& spec, Reader& r, const Expect& e) {
     std::string blob, table;
     if (!r.Blob(&blob) || !r.Blob(&table) || table.size() % 8 != 0) return Status::Corruption("truncated HNSW index");
-    RELGEO_ASSIGN_OR_RETURN(auto raw, FaissFromBytes(blob));
+    RELGEO_ASSIGN_OR_RETURN(auto raw, FaissFromBytes(blob, e));
     auto* h = dynamic_cast<faiss::IndexHNSWFlat*>(raw.get());
     if (!h) return Status::Corruption("index file does not hold an HNSW index");
     auto out = std::make_unique<HnswIndex>(spec, h->d);
@@ -353,11 +422,11 @@ class IvfIndex : public VectorIndex {
     buffer_->own_fields = true;
   }
 
-  static Result<std::unique_ptr<VectorIndex>> Load(const IndexSpec& spec, Reader& r) {
+  static Result<std::unique_ptr<VectorIndex>> Load(const IndexSpec& spec, Reader& r, const Expect& e) {
     uint64_t trained = 0;
     std::string blob;
     if (!r.U64(&trained) || !r.Blob(&blob)) return Status::Corruption("truncated IVF index");
-    RELGEO_ASSIGN_OR_RETURN(auto raw, FaissFromBytes(blob));
+    RELGEO_ASSIGN_OR_RETURN(auto raw, FaissFromBytes(blob, e));
     auto out = std::make_unique<IvfIndex>(spec, raw->d);
     if (trained) {
       auto* ivf = dynamic_cast<faiss::IndexIVF*>(raw.get());
@@ -551,7 +620,11 @@ Result<std::unique_ptr<VectorIndex>> VectorIndex::Create(const IndexSpec& spec, 
   return Status::Internal("unknown index kind");
 }
 
-Result<std::unique_ptr<VectorIndex>> VectorIndex::Deserialize(const std::string& bytes) {
+Result<std::unique_ptr<VectorIndex>> VectorIndex::Deserialize(const std::string& bytes) { return Deserialize(bytes, -1, -1); }
+
+Result<std::unique_ptr<VectorIndex>> VectorIndex::Deserialize(const std::string& bytes, int64_t expected_dim,
+                                                              int64_t expected_size) {
+  const Expect e{expected_dim, expected_size};
   if (bytes.size() < 8 || bytes.compare(0, 8, kMagic, 8) != 0) return Status::Corruption("not a relgeo index (bad magic)");
   Reader r{bytes, 8};
   std::string spec_text;
@@ -562,14 +635,14 @@ Result<std::unique_ptr<VectorIndex>> VectorIndex::Deserialize(const std::string&
     case IndexSpec::Kind::kFlat: {
       std::string blob;
       if (!r.Blob(&blob)) return Status::Corruption("truncated Flat index");
-      RELGEO_ASSIGN_OR_RETURN(auto raw, FaissFromBytes(blob));
+      RELGEO_ASSIGN_OR_RETURN(auto raw, FaissFromBytes(blob, e));
       auto* m = dynamic_cast<faiss::IndexIDMap2*>(raw.get());
       if (!m || !dynamic_cast<faiss::IndexFlatIP*>(m->index)) return Status::Corruption("index file does not hold a Flat index");
       raw.release();
       return std::unique_ptr<VectorIndex>(new FlatIndex(*spec, std::unique_ptr<faiss::IndexIDMap2>(m)));
     }
-    case IndexSpec::Kind::kHNSW: return HnswIndex::Load(*spec, r);
-    case IndexSpec::Kind::kIVF: return IvfIndex::Load(*spec, r);
+    case IndexSpec::Kind::kHNSW: return HnswIndex::Load(*spec, r, e);
+    case IndexSpec::Kind::kIVF: return IvfIndex::Load(*spec, r, e);
   }
   return Status::Corruption("unknown index kind");
 }

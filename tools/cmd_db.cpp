@@ -6,6 +6,8 @@
 #include <iostream>
 #include <limits>
 
+#include <unistd.h>
+
 #include "cli_common.h"
 #include "json_text.h"
 #include "relgeo/database.h"
@@ -21,6 +23,37 @@ std::unique_ptr<Database> OpenDb(const std::string& dir, bool create) {
   DatabaseOptions o;
   o.create_if_missing = create;
   return OrDie(Database::Open(dir, o), "--db " + dir);
+}
+
+void Warn(const std::string& s) { std::fprintf(stderr, "relgeo: warning: %s\n", PrintableText(s).c_str()); }
+
+// Commands that only read. --read-only opens without writing anything (no LOCK, no
+// index saves); a directory this process may not write, or a full disk, gets the
+// same (docs/database.md#damaged-files-and-faults).
+std::unique_ptr<Database> OpenDbToRead(const std::string& dir, bool read_only) {
+  DatabaseOptions o;
+  o.create_if_missing = false;
+  o.read_only = read_only || ::access(dir.c_str(), W_OK) != 0;
+  auto db = Database::Open(dir, o);
+  if (!db.ok() && !o.read_only && db.status().code() == StatusCode::kIOError &&
+      db.status().message().find("disk full") != std::string::npos) {
+    Warn(db.status().message() + "; reading it read-only");
+    o.read_only = true;
+    db = Database::Open(dir, o);
+  }
+  return OrDie(std::move(db), "--db " + dir);
+}
+
+// After a read: an index rebuilt on open that cannot be saved (disk full, a
+// read-only directory, a directory in its place) does not undo the answer; it is a
+// warning, and the index is rebuilt on the next open (docs/design.md §5.4).
+void CloseAfterRead(std::unique_ptr<Database>& db) {
+  Status s = db->Close();
+  if (!s.ok()) Warn(s.message());
+}
+
+void AddReadOnlyFlag(CLI::App* c, bool* flag) {
+  c->add_flag("--read-only", *flag, "Open without writing anything (read-only directory or medium; no lock taken)");
 }
 
 // A TorchScript file the command stores: only a regular file of at most
@@ -42,7 +75,7 @@ std::string Txt(const std::string& s) { return PrintableText(s); }
 struct AnchorsArgs {
   std::string db, name, ids;
   int64_t count = 0;
-  bool json = false;
+  bool json = false, read_only = false;
 };
 
 void RegisterAnchors(CLI::App& app) {
@@ -78,8 +111,9 @@ void RegisterAnchors(CLI::App& app) {
   list->footer("Example:\n  relgeo anchors list --db db --json");
   list->add_option("--db", l->db, "Database directory")->required();
   list->add_flag("--json", l->json, "Print JSON");
+  AddReadOnlyFlag(list, &l->read_only);
   list->callback([l] {
-    auto db = OpenDb(l->db, false);
+    auto db = OpenDbToRead(l->db, l->read_only);
     auto sets = OrDie(db->ListAnchorSets());
     if (l->json) {
       json j = json::array();
@@ -105,7 +139,7 @@ void RegisterAnchors(CLI::App& app) {
 struct ModelArgs {
   std::string db, name, map, distance = "euclidean", encoder, anchors, anchor_latents;
   int64_t latent_dim = 0;
-  bool json = false;
+  bool json = false, read_only = false;
 };
 
 void RegisterModel(CLI::App& app) {
@@ -161,8 +195,9 @@ void RegisterModel(CLI::App& app) {
   CLI::App* list = g->add_subcommand("list", "List models");
   list->add_option("--db", l->db, "Database directory")->required();
   list->add_flag("--json", l->json, "Print JSON");
+  AddReadOnlyFlag(list, &l->read_only);
   list->callback([l] {
-    auto db = OpenDb(l->db, false);
+    auto db = OpenDbToRead(l->db, l->read_only);
     auto models = OrDie(db->ListModels());
     json j = json::array();
     for (auto& m : models) {
@@ -195,7 +230,7 @@ void RegisterModel(CLI::App& app) {
 struct CollArgs {
   std::string db, name, anchors, index = "Flat", mode = "length";
   int steps = 8;
-  bool json = false;
+  bool json = false, read_only = false;
 };
 
 json CollectionJson(const CollectionInfo& c) {
@@ -236,8 +271,9 @@ void RegisterCollection(CLI::App& app) {
   CLI::App* list = g->add_subcommand("list", "List collections");
   list->add_option("--db", l->db, "Database directory")->required();
   list->add_flag("--json", l->json, "Print JSON");
+  AddReadOnlyFlag(list, &l->read_only);
   list->callback([l] {
-    auto db = OpenDb(l->db, false);
+    auto db = OpenDbToRead(l->db, l->read_only);
     auto cs = OrDie(db->ListCollections());
     json j = json::array();
     for (auto& c : cs) {
@@ -248,7 +284,7 @@ void RegisterCollection(CLI::App& app) {
                   << "\tsteps=" << c.options.steps << "\t" << PathModeName(c.options.mode) << "\n";
     }
     if (l->json) std::cout << Dump(j) << "\n";
-    Close(db);
+    CloseAfterRead(db);
   });
   auto d = std::make_shared<CollArgs>();
   CLI::App* drop = g->add_subcommand("drop", "Drop a collection and all its items");
@@ -301,7 +337,15 @@ void RegisterIndex(CLI::App& app) {
     };
     BulkStats st = OrDie(db->BulkAdd(a->collection, a->model, ids, lat, o));
     bar.Finish();
-    Close(db);
+    if (st.index_not_saved.empty()) {
+      Close(db);
+    } else {
+      // The items are committed; only the derived index is behind (rebuilt on the
+      // next open): a warning and exit 0, not a failure.
+      Warn("the index was not saved (" + st.index_not_saved + "); it is rebuilt from the database on the next open");
+      Status closed = db->Close();
+      if (!closed.ok()) Warn("closing: " + closed.message());
+    }
     char line[256];
     std::snprintf(line, sizeof line, "indexed %lld items in %.2fs (encode %.2fs, RocksDB %.2fs, FAISS %.2fs)",
                   static_cast<long long>(st.items), st.total_seconds, st.encode_seconds, st.store_seconds,
@@ -314,7 +358,7 @@ struct SearchArgs {
   std::string db, collection, model, latents, inputs, out_ids, out_scores;
   int64_t k = 10;
   int ef = 0, nprobe = 0;
-  bool json = false;
+  bool json = false, read_only = false;
 };
 
 void RegisterSearch(CLI::App& app) {
@@ -335,6 +379,7 @@ void RegisterSearch(CLI::App& app) {
   auto* ef = c->add_option("--ef", a->ef, "HNSW efSearch, 1-" + std::to_string(kMaxEfSearch) + " (default 64)");
   auto* nprobe = c->add_option("--nprobe", a->nprobe, "IVF lists to visit, 1-nlist (default 16, or nlist when smaller)");
   c->add_flag("--json", a->json, "Print one JSON document");
+  AddReadOnlyFlag(c, &a->read_only);
   c->add_option("--out-ids", a->out_ids, "Also write the q x k ids as int64 .npy (-1 = none)");
   c->callback([a, ef, nprobe] {
     if (a->latents.empty() == a->inputs.empty()) throw CommandError{Status::InvalidArgument("give --latents or --inputs")};
@@ -344,7 +389,7 @@ void RegisterSearch(CLI::App& app) {
     if (ef->count() > 0) CheckFlag("--ef", a->ef, 1, kMaxEfSearch, "HNSW efSearch; default 64");
     if (nprobe->count() > 0) CheckFlag("--nprobe", a->nprobe, 1, kMaxNlist, "IVF lists to visit, at most the collection's nlist; default 16");
     Matrix q = OrDie(ReadNpyMatrix(a->inputs.empty() ? a->latents : a->inputs), a->inputs.empty() ? "--latents" : "--inputs");
-    auto db = OpenDb(a->db, false);
+    auto db = OpenDbToRead(a->db, a->read_only);
     SearchParams p;
     p.ef_search = a->ef;
     p.nprobe = a->nprobe;
@@ -353,7 +398,7 @@ void RegisterSearch(CLI::App& app) {
     if (!found.ok() && found.status().message().rfind("nprobe ", 0) == 0)  // more than the collection's nlist
       throw CommandError{Status(found.status().code(), "--" + found.status().message())};
     SearchResults r = OrDie(std::move(found));
-    Close(db);
+    CloseAfterRead(db);
     if (!a->out_ids.empty()) OrDie(WriteNpyInt64(a->out_ids, r.ids), "--out-ids");
     if (a->json) {
       json results = json::array();
@@ -403,7 +448,7 @@ void RegisterRemove(CLI::App& app) {
 
 struct InfoArgs {
   std::string db;
-  bool json = false;
+  bool json = false, read_only = false;
 };
 
 void RegisterInfo(CLI::App& app) {
@@ -412,12 +457,13 @@ void RegisterInfo(CLI::App& app) {
   c->footer("Example:\n  relgeo info --db db --json");
   c->add_option("--db", a->db, "Database directory")->required();
   c->add_flag("--json", a->json, "Print JSON");
+  AddReadOnlyFlag(c, &a->read_only);
   c->callback([a] {
-    auto db = OpenDb(a->db, false);
+    auto db = OpenDbToRead(a->db, a->read_only);
     auto sets = OrDie(db->ListAnchorSets());
     auto models = OrDie(db->ListModels());
     auto colls = OrDie(db->ListCollections());
-    Close(db);
+    CloseAfterRead(db);
     if (a->json) {
       json j;
       j["path"] = a->db;

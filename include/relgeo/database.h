@@ -37,6 +37,10 @@ struct DatabaseOptions {
   // Save a collection's index after this many mutated items (0 = only on
   // Close / BulkAdd end / SaveIndexes). Bounds rebuild work after a crash.
   int64_t index_save_every = 0;
+  // Open without writing anything (RocksDB's OpenForReadOnly, no LOCK): reads and
+  // searches work; mutations fail with FailedPrecondition; an index rebuilt on open
+  // lives in memory only (Close saves nothing). For read-only directories and media.
+  bool read_only = false;
 };
 
 // A name: 1-128 characters of [A-Za-z0-9_.-].
@@ -121,6 +125,10 @@ struct BulkStats {
   double store_seconds = 0;   // building and writing RocksDB WriteBatches
   double index_seconds = 0;   // FAISS adds (and training)
   double total_seconds = 0;
+  // Why the index could not be saved at the end (disk full, read-only directory,
+  // ...); empty when it was. The items are committed either way: the index is
+  // rebuilt from RocksDB on the next open (docs/design.md §5.4).
+  std::string index_not_saved;
 };
 
 struct BulkOptions {

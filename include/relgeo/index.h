@@ -69,6 +69,11 @@ class VectorIndex {
   static Result<std::unique_ptr<VectorIndex>> Create(const IndexSpec& spec, int64_t dim);
   // From bytes written by Serialize (a relgeo header plus the FAISS index).
   static Result<std::unique_ptr<VectorIndex>> Deserialize(const std::string& bytes);
+  // As above, but the stored FAISS headers are first checked against what the
+  // caller knows (Corruption when they disagree, before FAISS parses the body): the
+  // dimension, and the number of live vectors (HNSW may hold more: tombstones).
+  static Result<std::unique_ptr<VectorIndex>> Deserialize(const std::string& bytes, int64_t expected_dim,
+                                                          int64_t expected_size);
 
   virtual ~VectorIndex() = default;
 

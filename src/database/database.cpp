@@ -61,7 +61,8 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& dir, const D
   auto impl = std::make_unique<Impl>();
   impl->dir = dir;
   impl->options = options;
-  RELGEO_ASSIGN_OR_RETURN(impl->store, store::Store::Open(dir, options.create_if_missing, options.sync_writes));
+  RELGEO_ASSIGN_OR_RETURN(impl->store,
+                          store::Store::Open(dir, options.create_if_missing, options.sync_writes, options.read_only));
   RELGEO_RETURN_IF_ERROR(impl->LoadCollections());
   return std::unique_ptr<Database>(new Database(std::move(impl)));
 }
@@ -71,6 +72,8 @@ const std::string& Database::path() const { return impl_->dir; }
 Status Database::SaveIndexes() {
   std::unique_lock<FairSharedMutex> l(impl_->mu);
   RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());
+  if (impl_->options.read_only)
+    return Status::FailedPrecondition("database '" + impl_->dir + "' is open read-only: indexes are not saved");
   for (auto& [name, c] : impl_->collections)
     if (c.dirty) RELGEO_RETURN_IF_ERROR(impl_->SaveIndex(c).WithContext("saving index of '" + name + "'"));
   return Status::OK();
@@ -82,7 +85,7 @@ Status Database::Close() {
   if (impl_->closed) return Status::OK();
   Status first;
   for (auto& [name, c] : impl_->collections) {
-    if (!c.dirty) continue;
+    if (!c.dirty || impl_->options.read_only) continue;  // read-only: rebuilt indexes stay in memory
     Status s = impl_->SaveIndex(c);
     if (!s.ok() && first.ok()) first = s.WithContext("saving index of '" + name + "'");
   }

@@ -81,7 +81,9 @@ struct Database::Impl {
   // ---- index files
   Status SaveIndex(CollectionState& c);
   // Loads the saved index if it matches the stored state; returns why not otherwise.
-  Result<std::unique_ptr<VectorIndex>> LoadIndex(const CollectionState& c, std::string* why) const;
+  // *backwards: the file is ahead of the database (lost writes; Corruption, §5.4).
+  Result<std::unique_ptr<VectorIndex>> LoadIndex(const CollectionState& c, std::string* why,
+                                                 bool* backwards = nullptr) const;
   Status RebuildIndex(CollectionState& c);
   Status LoadCollections();
 

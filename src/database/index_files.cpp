@@ -33,10 +33,18 @@ std::string Database::Impl::IndexPath(uint32_t cid) const { return dir + "/relge
 
 // ---- index files
 Status Database::Impl::SaveIndex(CollectionState& c) {
+  if (store->read_only())
+    return Status::FailedPrecondition("database '" + dir + "' is open read-only: the index of collection '" +
+                                      c.meta.name + "' is not saved");
   RELGEO_ASSIGN_OR_RETURN(std::string body, c.index->Serialize());
+  // The WAL is made durable up to the sequence the file records first, so an index
+  // file never reflects writes that a power loss could take back: an index ahead of
+  // the database on open then means acknowledged writes were lost (§5.4).
+  const uint64_t sequence = store->LatestSequence();
+  RELGEO_RETURN_IF_ERROR(store->SyncWal().WithContext("cannot save the index of collection '" + c.meta.name + "'"));
   std::string head(kIndexMagic, 8);
   PutU64(&head, c.version);
-  PutU64(&head, store->LatestSequence());
+  PutU64(&head, sequence);
   PutU32(&head, static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(body.data()), body.size())));
   PutU64(&head, body.size());
   const std::string index_dir = dir + "/relgeo-index", path = IndexPath(c.meta.cid);
@@ -58,7 +66,8 @@ Status Database::Impl::SaveIndex(CollectionState& c) {
 }
 
 // Loads the saved index if it matches the stored state; returns why not otherwise.
-Result<std::unique_ptr<VectorIndex>> Database::Impl::LoadIndex(const CollectionState& c, std::string* why) const {
+Result<std::unique_ptr<VectorIndex>> Database::Impl::LoadIndex(const CollectionState& c, std::string* why,
+                                                               bool* backwards) const {
   const std::string path = IndexPath(c.meta.cid);
   std::error_code ec;
   const fs::file_status st = fs::status(path, ec);
@@ -81,17 +90,38 @@ Result<std::unique_ptr<VectorIndex>> Database::Impl::LoadIndex(const CollectionS
     *why = "corrupt: bad header or truncated";
     return Status::Corruption(*why);
   }
-  const uint64_t version = GetU64(s, 8);
+  const uint64_t version = GetU64(s, 8), sequence = GetU64(s, 16);
   const uint32_t crc = GetU32(s, 24);
   if (crc32(0, reinterpret_cast<const Bytef*>(s.data() + head), s.size() - head) != crc) {
     *why = "corrupt: checksum mismatch";
+    return Status::Corruption(*why);
+  }
+  // An index saved after the WAL was synced (SaveIndex) can only be behind the
+  // database, never ahead: ahead means RocksDB lost acknowledged writes (a damaged
+  // WAL or table file that recovery silently cut short). That is the database's
+  // corruption, not the index's; it is reported, not rebuilt over.
+  const uint64_t latest = store->LatestSequence();
+  if (version > c.version || sequence > latest) {
+    std::string had = "?";
+    auto old = VectorIndex::Deserialize(s.substr(head), c.meta.K, -1);
+    if (old.ok()) had = std::to_string((*old)->size());
+    std::string wal;
+    const auto logs = store->WalFiles();
+    for (size_t i = logs.size() > 3 ? logs.size() - 3 : 0; i < logs.size(); ++i) wal += (wal.empty() ? "" : ", ") + logs[i];
+    if (logs.size() > 3) wal = std::to_string(logs.size()) + " files, the newest " + wal;
+    *why = "database '" + dir + "' went backwards (acknowledged writes were lost; a damaged write-ahead log or " +
+           "table file?): collection '" + c.meta.name + "': the index file " + path + " reflects version " +
+           std::to_string(version) + " with " + had + " items at RocksDB sequence " + std::to_string(sequence) +
+           ", the database now has version " + std::to_string(c.version) + " with " + std::to_string(c.count) +
+           " items at sequence " + std::to_string(latest) + (wal.empty() ? "" : "; write-ahead log: " + wal);
+    if (backwards) *backwards = true;
     return Status::Corruption(*why);
   }
   if (version != c.version) {
     *why = "stale: index version " + std::to_string(version) + ", database version " + std::to_string(c.version);
     return Status::FailedPrecondition(*why);
   }
-  auto idx = VectorIndex::Deserialize(s.substr(head));
+  auto idx = VectorIndex::Deserialize(s.substr(head), c.meta.K, c.count);
   if (!idx.ok()) {
     *why = "corrupt: " + idx.status().message();
     return idx.status();
@@ -169,7 +199,9 @@ Status Database::Impl::LoadCollections() {
       return Status::Corruption("collection '" + m.name + "' has no state record");
     c.count = static_cast<int64_t>(count);
     std::string why;
-    auto idx = LoadIndex(c, &why);
+    bool backwards = false;
+    auto idx = LoadIndex(c, &why, &backwards);
+    if (backwards) return idx.status();
     if (idx.ok()) {
       c.index = std::move(*idx);
       c.index_state = "loaded";

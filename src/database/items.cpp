@@ -43,7 +43,9 @@ Status Database::Impl::CommitItems(CollectionState& c, const std::string& model,
   auto t2 = Clock::now();
   if (store_s) *store_s += Seconds(t0, t1);
   if (index_s) *index_s += Seconds(t1, t2);
-  if (options.index_save_every > 0 && c.unsaved >= options.index_save_every) RELGEO_RETURN_IF_ERROR(SaveIndex(c));
+  // A periodic save only bounds rebuild work: the mutation is committed, so a save
+  // that fails (disk full) is retried at the next threshold or on Close.
+  if (options.index_save_every > 0 && c.unsaved >= options.index_save_every) (void)SaveIndex(c);
   return Status::OK();
 }
 
@@ -172,7 +174,10 @@ Result<BulkStats> Database::BulkAdd(const std::string& collection, const std::st
     auto it = impl_->collections.find(collection);
     if (it != impl_->collections.end() && it->second.dirty) {
       auto t0 = Clock::now();
-      RELGEO_RETURN_IF_ERROR(impl_->SaveIndex(it->second));
+      // The batches are committed: an index that cannot be saved (disk full,
+      // read-only directory) is reported, not an error; it is rebuilt on open.
+      Status saved = impl_->SaveIndex(it->second);
+      if (!saved.ok()) stats.index_not_saved = saved.message();
       stats.index_seconds += Seconds(t0, Clock::now());
     }
   }
@@ -230,7 +235,7 @@ Result<int64_t> Database::Remove(const std::string& collection, const std::vecto
   auto r = c.index->Remove(gone.data(), static_cast<int64_t>(gone.size()));
   if (!r.ok()) RELGEO_RETURN_IF_ERROR(impl_->RebuildIndex(c));
   if (impl_->options.index_save_every > 0 && c.unsaved >= impl_->options.index_save_every)
-    RELGEO_RETURN_IF_ERROR(impl_->SaveIndex(c));
+    (void)impl_->SaveIndex(c);  // committed; a failed periodic save is retried later (see CommitItems)
   return static_cast<int64_t>(gone.size());
 }
 

@@ -10,8 +10,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <algorithm>
 #include <iterator>
 #include <system_error>
+
+#include "store/info_log.h"
 
 namespace relgeo::store {
 namespace {
@@ -48,8 +51,17 @@ Status CheckCurrentFile(const std::string& dir) {
   return Status::OK();
 }
 
-Status FromRocks(const rocksdb::Status& s, const std::string& context) {
+// ENOSPC surfaces as an IOError whose text carries strerror's "No space left on
+// device"; it becomes one clear "disk full" message naming the directory.
+bool IsDiskFull(const rocksdb::Status& s) {
+  return s.IsIOError() && (s.ToString().find("No space left") != std::string::npos || s.IsNoSpace());
+}
+
+Status FromRocks(const rocksdb::Status& s, const std::string& context, const std::string& dir = "") {
   if (s.ok()) return Status::OK();
+  if (IsDiskFull(s))
+    return Status::IOError("database '" + dir + "': disk full (no space left on device) while " + context + ": " +
+                           s.ToString());
   const std::string msg = context + ": " + s.ToString();
   if (s.IsCorruption()) return Status::Corruption(msg);
   if (s.IsNotFound()) return Status::NotFound(msg);
@@ -74,12 +86,17 @@ struct Store::Impl {
   std::unique_ptr<rocksdb::DB> db;
   rocksdb::WriteOptions write_options;
   std::string dir;
+  bool read_only = false;
+  // After a failed write RocksDB's WAL writer must not be touched again: Debian's
+  // 7.8 asserts (aborts) in WritableFileWriter when it is synced after an error.
+  std::string write_failed;
 };
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Store::~Store() { (void)Close(); }
 
-Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, bool create_if_missing, bool sync_writes) {
+Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, bool create_if_missing, bool sync_writes,
+                                           bool read_only) {
   namespace fs = std::filesystem;
   std::error_code ec;
   const bool exists = fs::exists(dir, ec);
@@ -89,7 +106,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, bool create_i
   if (!has_current) {
     if (exists && !fs::is_empty(dir, ec))
       return Status::InvalidArgument("'" + dir + "' is a non-empty directory that is not a relgeo database (no CURRENT file)");
-    if (!create_if_missing) return Status::NotFound("no database in '" + dir + "'");
+    if (!create_if_missing || read_only) return Status::NotFound("no database in '" + dir + "'");
     fs::create_directories(dir, ec);  // RocksDB creates only the last path component
     if (ec) return Status::IOError("cannot create database directory '" + dir + "': " + ec.message());
   }
@@ -101,17 +118,22 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, bool create_i
   opts.write_buffer_size = 64 << 20;
   opts.compression = rocksdb::kNoCompression;  // float vectors barely compress
   opts.info_log_level = rocksdb::WARN_LEVEL;
-  opts.keep_log_file_num = 2;
+  opts.info_log = NewInfoLog(dir, read_only);  // RocksDB's own LOG writer aborts on ENOSPC
+  // The default, stated: a torn last WAL record (a crash mid-write) is dropped, not
+  // an error; a WAL that lost acknowledged writes is caught by comparing each index
+  // file's version and sequence with the database's (docs/design.md §5.4).
+  opts.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(opts, dir, &raw);
+  rocksdb::Status s = read_only ? rocksdb::DB::OpenForReadOnly(opts, dir, &raw) : rocksdb::DB::Open(opts, dir, &raw);
   if (!s.ok()) {
     const std::string m = s.ToString();
+    if (IsDiskFull(s)) return FromRocks(s, "opening it", dir);
     if (s.IsIOError() && (m.find("lock") != std::string::npos || m.find("LOCK") != std::string::npos))
-      return Status::FailedPrecondition("database '" + dir +
-                                        "' is already open (its LOCK is held by this or another process): " + m);
+      return Status::FailedPrecondition("database '" + dir + "' is already open: it is in use by another process " +
+                                        "or handle (lock held: " + (fs::path(dir) / "LOCK").string() + ")");
     if (s.IsCorruption()) return Status::Corruption("database '" + dir + "' is corrupt: " + m);
     // A file the manifest lists (a table or log) is gone: the database is damaged too.
     if (s.IsPathNotFound() || (s.IsIOError() && m.find("No such file or directory") != std::string::npos))
@@ -122,6 +144,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, bool create_i
   impl->db.reset(raw);
   impl->write_options.sync = sync_writes;
   impl->dir = dir;
+  impl->read_only = read_only;
   std::unique_ptr<Store> store(new Store(std::move(impl)));
   RELGEO_ASSIGN_OR_RETURN(auto marker, store->Get(FormatKey()));
   if (!marker) {
@@ -132,6 +155,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, bool create_i
       return false;
     }));
     if (!empty) return Status::Corruption("'" + dir + "' is a RocksDB database but not a relgeo one (no format marker)");
+    if (read_only) return Status::Corruption("'" + dir + "' is an empty RocksDB database, not a relgeo one (no format marker)");
     WriteBatch b;
     b.Put(FormatKey(), kFormatValue);
     RELGEO_RETURN_IF_ERROR(store->Write(b));
@@ -146,7 +170,7 @@ Result<std::optional<std::string>> Store::Get(const std::string& key) const {
   std::string v;
   rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), key, &v);
   if (s.IsNotFound()) return std::optional<std::string>();
-  RELGEO_RETURN_IF_ERROR(FromRocks(s, "reading"));
+  RELGEO_RETURN_IF_ERROR(FromRocks(s, "reading", impl_->dir));
   return std::optional<std::string>(std::move(v));
 }
 
@@ -158,7 +182,7 @@ Result<std::vector<std::optional<std::string>>> Store::MultiGet(const std::vecto
   std::vector<std::optional<std::string>> out(keys.size());
   for (size_t i = 0; i < keys.size(); ++i) {
     if (st[i].IsNotFound()) continue;
-    RELGEO_RETURN_IF_ERROR(FromRocks(st[i], "reading"));
+    RELGEO_RETURN_IF_ERROR(FromRocks(st[i], "reading", impl_->dir));
     out[i] = std::move(values[i]);
   }
   return out;
@@ -166,7 +190,11 @@ Result<std::vector<std::optional<std::string>>> Store::MultiGet(const std::vecto
 
 Status Store::Write(WriteBatch& batch) {
   if (!impl_->db) return Status::FailedPrecondition("database is closed");
-  return FromRocks(impl_->db->Write(impl_->write_options, &batch.impl().batch), "writing");
+  if (impl_->read_only)
+    return Status::FailedPrecondition("database '" + impl_->dir + "' is open read-only: writes are refused");
+  Status s = FromRocks(impl_->db->Write(impl_->write_options, &batch.impl().batch), "writing", impl_->dir);
+  if (!s.ok() && impl_->write_failed.empty()) impl_->write_failed = s.message();
+  return s;
 }
 
 Status Store::Scan(const std::string& prefix,
@@ -178,16 +206,37 @@ Status Store::Scan(const std::string& prefix,
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     if (!fn(it->key().ToString(), it->value().ToString())) break;
   }
-  return FromRocks(it->status(), "scanning");
+  return FromRocks(it->status(), "scanning", impl_->dir);
 }
 
 uint64_t Store::LatestSequence() const { return impl_->db ? impl_->db->GetLatestSequenceNumber() : 0; }
+
+Status Store::SyncWal() {
+  if (!impl_->db) return Status::FailedPrecondition("database is closed");
+  if (impl_->read_only) return Status::OK();
+  if (!impl_->write_failed.empty())
+    return Status::IOError("database '" + impl_->dir + "': the write-ahead log is not synced after a failed write (" +
+                           impl_->write_failed + "); reopen the database");
+  return FromRocks(impl_->db->FlushWAL(/*sync=*/true), "syncing the write-ahead log", impl_->dir);
+}
+
+bool Store::read_only() const { return impl_->read_only; }
+
+std::vector<std::string> Store::WalFiles() const {
+  namespace fs = std::filesystem;
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (fs::directory_iterator it(impl_->dir, ec), end; !ec && it != end; it.increment(ec))
+    if (it->path().extension() == ".log") out.push_back(it->path().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
 
 Status Store::Close() {
   if (!impl_->db) return Status::OK();
   rocksdb::Status s = impl_->db->Close();
   impl_->db.reset();
-  return FromRocks(s, "closing database");
+  return FromRocks(s, "closing database", impl_->dir);
 }
 
 }  // namespace relgeo::store

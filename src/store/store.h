@@ -33,8 +33,10 @@ class Store {
  public:
   // Errors: FailedPrecondition when the directory's LOCK is held (this or another
   // process), Corruption for damaged files or a non-relgeo RocksDB, InvalidArgument
-  // for a non-empty directory that is not a database.
-  static Result<std::unique_ptr<Store>> Open(const std::string& dir, bool create_if_missing, bool sync_writes);
+  // for a non-empty directory that is not a database, IOError "disk full" for ENOSPC.
+  // read_only: RocksDB's OpenForReadOnly (no LOCK, no writes; Write fails).
+  static Result<std::unique_ptr<Store>> Open(const std::string& dir, bool create_if_missing, bool sync_writes,
+                                             bool read_only = false);
   ~Store();
 
   Result<std::optional<std::string>> Get(const std::string& key) const;
@@ -45,6 +47,13 @@ class Store {
   Status Scan(const std::string& prefix,
               const std::function<bool(const std::string& key, const std::string& value)>& fn) const;
   uint64_t LatestSequence() const;
+  // Writes and fsyncs the WAL up to LatestSequence() (a no-op when read-only), so
+  // that an index file saved afterwards never reflects writes a power loss could
+  // still take back (docs/design.md §5.4).
+  Status SyncWal();
+  bool read_only() const;
+  // The write-ahead log files in the directory (names), for corruption messages.
+  std::vector<std::string> WalFiles() const;
   Status Close();
 
   struct Impl;
