@@ -127,7 +127,7 @@ struct BulkStats {
 };
 
 struct BulkOptions {
-  int64_t batch_size = 4096;  // items per WriteBatch (memory is O(batch_size * (d + K)))
+  int64_t batch_size = 4096;  // items per WriteBatch, 1..kMaxBulkBatch (memory is O(batch_size * (d + K)))
   int64_t total = -1;         // for progress reporting
   // Called after each committed batch; returning false stops (committed batches stay).
   std::function<bool(const BulkProgress&)> progress;
@@ -145,6 +145,9 @@ struct BulkOptions {
 };
 
 inline constexpr size_t kMaxResumeKeyBytes = 1024;
+// The largest BulkOptions::batch_size: a batch's latents and representations are
+// held in memory together (O(batch_size * (d + K)) floats).
+inline constexpr int64_t kMaxBulkBatch = 1 << 20;
 
 // Streaming source for BulkAdd: fill up to `max_rows` rows of ids and latents
 // (latents resized to rows x d); return the number of rows, 0 at the end.

@@ -138,7 +138,9 @@ Status Database::AddRepresentations(const std::string& collection, const std::st
 
 Result<BulkStats> Database::BulkAdd(const std::string& collection, const std::string& model,
                                     const BatchSource& source, const BulkOptions& options) {
-  if (options.batch_size <= 0) return Status::InvalidArgument("batch_size must be positive");
+  if (options.batch_size <= 0 || options.batch_size > kMaxBulkBatch)
+    return Status::InvalidArgument("batch_size must be in [1, " + std::to_string(kMaxBulkBatch) + "], got " +
+                                   std::to_string(options.batch_size));
   if (options.resume_key.size() > kMaxResumeKeyBytes)
     return Status::InvalidArgument("resume_key has " + std::to_string(options.resume_key.size()) + " bytes, more than " +
                                    std::to_string(kMaxResumeKeyBytes));
