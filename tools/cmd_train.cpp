@@ -46,6 +46,10 @@ void WriteSplitLatents(const std::string& encoder, const ImageDataset& ds, const
 
 void RunTrain(const TrainArgs& a) {
   CheckFlag<int64_t>("--latent-dim", a.latent, 1, kMaxLatentDim, "latent dimension");
+  CheckFlag<int64_t>("--epochs", a.epochs, 1, kMaxEpochs, "training epochs");
+  CheckFlag<int64_t>("--batch", a.batch, 1, kMaxTrainBatch, "batch size");
+  CheckFlag<int64_t>("--train-limit", a.train_limit, 0, kMaxRowLimit, "training images; 0 = all");
+  CheckFlag<int64_t>("--eval-limit", a.eval_limit, 0, kMaxRowLimit, "test and validation images; 0 = all");
   AeTrainOptions o;
   o.arch = OrDie(ParseAeArch(a.arch), "--arch");
   o.latent_dim = a.latent;
@@ -131,6 +135,7 @@ struct EmbedArgs {
 };
 
 void RunEmbed(const EmbedArgs& a) {
+  CheckFlag<int64_t>("--limit", a.limit, 0, kMaxRowLimit, "images; 0 = all");
   DataSplit split = OrDie(ParseDataSplit(a.split), "--split");
   ImageDataset ds = LoadSplit(split, a.data_dir, a.split_seed, a.limit);
   // Images are converted and encoded a block at a time and the latents appended to
