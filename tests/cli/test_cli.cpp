@@ -19,6 +19,8 @@
 #include <Eigen/Core>
 
 #include "fixtures.h"
+#include "relgeo/autoencoder.h"
+#include "relgeo/datasets.h"
 #include "relgeo/npy.h"
 
 namespace relgeo {
@@ -193,6 +195,24 @@ TEST_F(CliTest, RegisterIndexSearchRemoveReopen) {
 }
 
 // Needs no data: runs whether or not Fashion-MNIST is installed.
+// embed encodes and writes 8,192 images at a time: the test split's 10,000 are two
+// blocks, and the file is the one encoding them all at once gives.
+TEST_F(CliTest, EmbedStreamsBlocksIdenticalToOneEncoding) {
+  const std::string out = work_ + "/embed_test.npy";
+  CmdResult r = Relgeo("embed --encoder " + Ae(1, "encoder.pt") + " --split test --out " + out);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto test = LoadFashionMnist(DataSplit::kTest);
+  ASSERT_TRUE(test.ok());
+  ASSERT_GT(test->size(), 8192);
+  auto want = EncodeImages(Ae(1, "encoder.pt"), test->ToMatrix());
+  ASSERT_TRUE(want.ok()) << want.status().ToString();
+  auto got = ReadNpyMatrix(out);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->rows(), want->rows());
+  ASSERT_EQ(got->cols(), want->cols());
+  for (int64_t i = 0; i < got->size(); ++i) ASSERT_NEAR(got->data()[i], want->data()[i], 1e-5f) << i;
+}
+
 TEST(Cli, HelpEverywhere) {
   for (const char* cmd : {"", "encode", "demo", "index", "search", "model register", "collection create", "info",
                           "train-ae", "eval mrr"}) {
