@@ -138,6 +138,56 @@ TEST(StreamingCli, EncodeInBlocksMatchesTheWholeMatrix) {
   EXPECT_FALSE(fs::exists(t + "/enc_bad_r.npy"));
 }
 
+// --inputs streams too: raw rows go through the model's stored encoder a batch at a
+// time, and give what indexing the encoder's latents does.
+TEST(StreamingCli, IndexInputsInBlocksThroughTheStoredEncoder) {
+  if (ToolPath().empty()) GTEST_SKIP() << "relgeo tool not built";
+  CrossSetup s;
+  const int64_t D = 9, n = 75;
+  const Matrix W = RandomMatrix(s.d, D, 51);  // latent = x W^T + b
+  std::vector<float> b(s.d, 0.1f);
+  const Matrix x = RandomMatrix(n, D, 52);
+  const std::string t = testing::TempDir(), dir = FreshDir("stream_inputs");
+  Matrix z(n, s.d);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t r = 0; r < s.d; ++r) {
+      double acc = b[r];
+      for (int64_t j = 0; j < D; ++j) acc += double(W(r, j)) * x(i, j);
+      z(i, r) = static_cast<float>(acc);
+    }
+  {
+    auto db = OpenOrDie(dir);
+    ASSERT_TRUE(db);
+    ASSERT_OK(db->CreateAnchorSet("S", Iota(s.K)));
+    ModelSpec a;
+    a.name = "A";
+    a.map_bytes = MlpMapBytes(s.d, s.hidden, s.m, 5);
+    a.encoder_bytes = AffineMapBytes(W, b);
+    a.anchor_set = "S";
+    a.anchor_latents = s.anchors_a;
+    ASSERT_OK(db->RegisterModel(a));
+    CollectionOptions co;
+    co.anchor_set = "S";
+    co.steps = 6;
+    ASSERT_OK(db->CreateCollection("items", co));
+    ASSERT_OK(db->CreateCollection("latents", co));
+    ASSERT_TRUE(db->BulkAdd("latents", "A", {}, z).ok());
+    ASSERT_OK(db->Close());
+  }
+  ASSERT_OK(WriteNpyMatrix(t + "/stream_x.npy", x));
+  std::string out, err;
+  ASSERT_EQ(RunTool("-q index --db " + dir + " --collection items --model A --inputs " + t + "/stream_x.npy --batch 8", &out,
+                    &err),
+            0)
+      << err;
+  auto db = OpenOrDie(dir);
+  ASSERT_TRUE(db);
+  const std::vector<int64_t> ids = Iota(n);
+  auto a = Items(*db, "items", ids), want = Items(*db, "latents", ids);
+  EXPECT_EQ(a.size(), static_cast<size_t>(n));
+  ExpectSameItems(a, want);
+}
+
 // Starts `relgeo args` with stderr on a pipe, reads its progress lines
 // ("index: D/N items ...") and SIGKILLs it once D >= kill_after. Returns the last
 // count seen, or -1 if the child ended by itself.
