@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,21 @@ void CheckFlag(const std::string& flag, T value, T lo, T hi, const std::string& 
 // number of MiB in (0, kMaxMemoryMb], or a usage error naming `flag`.
 inline constexpr double kMaxMemoryMb = 1 << 20;
 int64_t MemoryBudgetBytes(const std::string& flag, double mb);
+
+// Bounds of the tool's own numeric flags, the sizes of training and evaluation work
+// that the library takes as given (docs/cli.md "Limits"); checked, like the library's
+// constants, before any file is read.
+inline constexpr int64_t kMaxTrainBatch = 65536;       // --batch of train-ae, heads train, stitch classify
+inline constexpr int64_t kMaxEpochs = 100000;          // --epochs
+inline constexpr int64_t kMaxIterations = 1000000;     // eval geodesic --iterations
+inline constexpr int64_t kMaxRefine = 64;              // eval geodesic --refine (path points x R)
+inline constexpr int64_t kMaxGeodesicRows = 4096;      // eval geodesic --limit, --sweep-count, --per-class: n(n-1)/2 curves, n x n energies
+inline constexpr int64_t kMaxDraws = 10000;            // eval mrr --draws
+inline constexpr int64_t kMaxHidden = 65536;           // heads train --hidden
+inline constexpr int64_t kMaxDietPoints = 1000000;     // heads train --points (one class each)
+inline constexpr int64_t kMaxHeads = 1000;             // stitch classify --heads
+inline constexpr int64_t kMaxGridRows = 1000;          // stitch ae --grid-rows
+inline constexpr int64_t kMaxRowLimit = std::numeric_limits<int64_t>::max();  // --limit style flags: >= 0 (0 = all)
 
 // Global flags every command sees.
 struct GlobalFlags {

@@ -10,6 +10,7 @@
 
 #include "cli_common.h"
 #include "json_text.h"
+#include "npy_input.h"
 #include "relgeo/database.h"
 #include "relgeo/file_io.h"
 #include "relgeo/npy.h"
@@ -302,14 +303,93 @@ void RegisterCollection(CLI::App& app) {
 struct IndexArgs {
   std::string db, collection, model, latents, inputs, ids;
   int64_t batch = 4096;
+  bool no_resume = false;
 };
+
+// relgeo index streams its input (docs/cli.md "Memory"): row blocks of the latents
+// (or inputs) and ids files are read as BulkAdd asks for them, so memory is bounded
+// by --batch whatever the file's size. Unless --no-resume, the run is resumable:
+// the input's identity is the BulkAdd resume key (docs/database.md "Resumable bulk
+// index"), and batches an interrupted run committed are skipped.
+void RunIndex(const IndexArgs& a) {
+  if (a.latents.empty() == a.inputs.empty()) throw CommandError{Status::InvalidArgument("give --latents or --inputs")};
+  CheckFlag<int64_t>("--batch", a.batch, 1, kMaxBulkBatch, "items per atomic batch");
+  const bool raw = !a.inputs.empty();
+  const std::string data_flag = raw ? "--inputs" : "--latents";
+  auto data = OpenNpyOrDie(raw ? a.inputs : a.latents, data_flag);
+  std::unique_ptr<NpyReader> ids;
+  if (!a.ids.empty()) {
+    ids = OpenNpyOrDie(a.ids, "--ids", NpyReader::Kind::kIds);
+    if (ids->rows() != data->rows())
+      throw CommandError{Status::InvalidArgument("--ids has " + std::to_string(ids->rows()) + " ids for " +
+                                                 std::to_string(data->rows()) + " rows of " + data_flag)};
+  }
+  auto db = OpenDb(a.db, false);
+  const int64_t n = data->rows();
+  Progress bar("index", n, "items");
+  BulkOptions o;
+  o.batch_size = a.batch;
+  o.total = n;
+  o.progress = [&bar, n](const BulkProgress& p) {
+    if (p.done < n) bar.Update(p.done);  // Finish() draws the last state
+    return true;
+  };
+  if (!a.no_resume) {
+    o.resume_key = std::string(raw ? "inputs " : "latents ") + FileIdentity(raw ? a.inputs : a.latents, data_flag) +
+                   (ids ? " ids " + FileIdentity(a.ids, "--ids") : "") + " model " + a.model;
+    o.skip_rows = [&](int64_t rows) {
+      RELGEO_RETURN_IF_ERROR(data->Seek(rows));
+      return ids ? ids->Seek(rows) : Status::OK();
+    };
+  }
+  Matrix block;
+  BatchSource source = [&](int64_t max_rows, std::vector<int64_t>* out_ids, Matrix* out) -> Result<int64_t> {
+    const int64_t first = data->position();
+    RELGEO_ASSIGN_OR_RETURN(const int64_t got, data->ReadRows(max_rows, raw ? &block : out));
+    if (got == 0) return got;
+    if (raw) {
+      RELGEO_ASSIGN_OR_RETURN(*out, db->EncodeInputs(a.model, block));
+    }
+    if (ids) {
+      RELGEO_ASSIGN_OR_RETURN(const int64_t got_ids, ids->ReadIds(got, out_ids));
+      if (got_ids != got) return Status::Internal("--ids and " + data_flag + " went out of step");
+    } else {
+      out_ids->resize(static_cast<size_t>(got));
+      for (int64_t i = 0; i < got; ++i) (*out_ids)[static_cast<size_t>(i)] = first + i;
+    }
+    return got;
+  };
+  BulkStats st = OrDie(db->BulkAdd(a.collection, a.model, source, o), data_flag);
+  bar.Finish();
+  if (st.index_not_saved.empty()) {
+    Close(db);
+  } else {
+    // The items are committed; only the derived index is behind (rebuilt on the
+    // next open): a warning and exit 0, not a failure.
+    Warn("the index was not saved (" + st.index_not_saved + "); it is rebuilt from the database on the next open");
+    Status closed = db->Close();
+    if (!closed.ok()) Warn("closing: " + closed.message());
+  }
+  char line[320];
+  std::snprintf(line, sizeof line, "indexed %lld items in %.2fs (encode %.2fs, RocksDB %.2fs, FAISS %.2fs)",
+                static_cast<long long>(st.items), st.total_seconds, st.encode_seconds, st.store_seconds,
+                st.index_seconds);
+  Say(line);
+  if (st.skipped_batches > 0 || st.skipped_items > 0) {
+    std::snprintf(line, sizeof line, "resumed: skipped %lld batches (%lld items) an interrupted run had committed",
+                  static_cast<long long>(st.skipped_batches), static_cast<long long>(st.skipped_items));
+    Say(line);
+  }
+}
 
 void RegisterIndex(CLI::App& app) {
   auto a = std::make_shared<IndexArgs>();
   CLI::App* c = app.add_subcommand("index", "Encode latents with a model and add them to a collection (upsert)");
   c->footer("Examples:\n  relgeo index --db db --collection C --model A --latents z_a.npy [--ids ids.npy]\n"
             "  relgeo index --db db --collection C --model A --inputs images.npy   # model registered with --encoder\n"
-            "Ids default to row numbers. Each batch is one atomic write; the index is saved at the end.");
+            "Ids default to row numbers. Each batch is one atomic write; the index is saved at the end.\n"
+            "The input is read a batch at a time. Re-running an interrupted index with the same files\n"
+            "skips the batches it committed (--no-resume: index everything again).");
   c->add_option("--db", a->db, "Database directory")->required();
   c->add_option("--collection", a->collection, "Collection")->required();
   c->add_option("--model", a->model, "Model that produced the latents")->required();
@@ -318,40 +398,9 @@ void RegisterIndex(CLI::App& app) {
                   ->check(CLI::ExistingFile);
   lat->excludes(inp);
   c->add_option("--ids", a->ids, "1-D int .npy of n item ids (default 0..n-1)")->check(CLI::ExistingFile);
-  c->add_option("--batch", a->batch, "Items per atomic batch")->capture_default_str();
-  c->callback([a] {
-    if (a->latents.empty() == a->inputs.empty()) throw CommandError{Status::InvalidArgument("give --latents or --inputs")};
-    CheckFlag<int64_t>("--batch", a->batch, 1, std::numeric_limits<int64_t>::max(), "items per atomic batch");
-    std::vector<int64_t> ids;
-    if (!a->ids.empty()) ids = OrDie(ReadNpyInt64(a->ids), "--ids");
-    auto db = OpenDb(a->db, false);
-    Matrix lat = a->inputs.empty()
-                     ? OrDie(ReadNpyMatrix(a->latents), "--latents")
-                     : OrDie(db->EncodeInputs(a->model, OrDie(ReadNpyMatrix(a->inputs), "--inputs")), "--inputs");
-    Progress bar("index", lat.rows(), "items");
-    BulkOptions o;
-    o.batch_size = a->batch;
-    o.progress = [&bar, n = lat.rows()](const BulkProgress& p) {
-      if (p.done < n) bar.Update(p.done);  // Finish() draws the last state
-      return true;
-    };
-    BulkStats st = OrDie(db->BulkAdd(a->collection, a->model, ids, lat, o));
-    bar.Finish();
-    if (st.index_not_saved.empty()) {
-      Close(db);
-    } else {
-      // The items are committed; only the derived index is behind (rebuilt on the
-      // next open): a warning and exit 0, not a failure.
-      Warn("the index was not saved (" + st.index_not_saved + "); it is rebuilt from the database on the next open");
-      Status closed = db->Close();
-      if (!closed.ok()) Warn("closing: " + closed.message());
-    }
-    char line[256];
-    std::snprintf(line, sizeof line, "indexed %lld items in %.2fs (encode %.2fs, RocksDB %.2fs, FAISS %.2fs)",
-                  static_cast<long long>(st.items), st.total_seconds, st.encode_seconds, st.store_seconds,
-                  st.index_seconds);
-    Say(line);
-  });
+  c->add_option("--batch", a->batch, "Items per atomic batch, 1-" + std::to_string(kMaxBulkBatch))->capture_default_str();
+  c->add_flag("--no-resume", a->no_resume, "Index every row even if an interrupted run committed some");
+  c->callback([a] { RunIndex(*a); });
 }
 
 struct SearchArgs {

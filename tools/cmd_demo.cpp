@@ -168,6 +168,11 @@ std::string Summary(const std::vector<MethodScore>& scores, const AeStitchResult
 
 void RunDemo(DemoArgs a) {
   const auto t0 = std::chrono::steady_clock::now();
+  CheckFlag<int64_t>("--epochs", a.epochs, 1, kMaxEpochs, "training epochs per autoencoder");
+  CheckFlag<int64_t>("--items", a.items, 1, 10000, "test images indexed and queried");
+  CheckFlag<int64_t>("--anchor-count", a.anchors, 1, kMaxAnchors, "anchors");
+  CheckFlag("--steps", a.steps, 1, kMaxSteps, "straight-line steps");
+  CheckFlag<int64_t>("--sweep-items", a.sweep_items, 1, 10000, "images of the MRR sweep and stitching");
   if (a.db.empty()) a.db = a.work + "/db";
   fs::create_directories(a.work);
 

@@ -1,5 +1,9 @@
-// relgeo encode: latents (.npy) -> relative representations (.npy).
+// relgeo encode: latents (.npy) -> relative representations (.npy), streamed.
+#include <functional>
+#include <optional>
+
 #include "cli_common.h"
+#include "npy_input.h"
 #include "relgeo/metric_map.h"
 #include "relgeo/npy.h"
 #include "relgeo/relative_encoder.h"
@@ -16,17 +20,24 @@ struct EncodeArgs {
   double budget_mb = 256;
 };
 
+// Latents are read and representations written a block of rows at a time
+// (NpyReader, NpyMatrixWriter: header first, blocks appended, renamed into place at
+// the end), so memory is bounded by the block whatever the file's size.
 void RunEncode(const EncodeArgs& a, bool latent_dim_given) {
   // Every number first, each error naming its flag (before any file is read).
   CheckFlag("--steps", a.steps, 1, kMaxSteps, "straight-line steps");
   const int64_t budget_bytes = MemoryBudgetBytes("--memory-mb", a.budget_mb);
   if (latent_dim_given) CheckFlag<int64_t>("--latent-dim", a.latent_dim, 1, kMaxLatentDim, "latent dimension");
   Matrix anchors = OrDie(ReadNpyMatrix(a.anchors), "--anchor-latents");
-  Matrix latents = OrDie(ReadNpyMatrix(a.latents), "--latents");
-  Matrix reps;
+  auto latents = OpenNpyOrDie(a.latents, "--latents");
+  // One block's encoding: 256 rows keeps the progress bar moving on slow maps.
+  std::function<Result<Matrix>(MatrixView)> encode;
+  int64_t block_rows = 4096;
+  std::optional<CosineEncoder> cosine;
+  std::unique_ptr<RelativeEncoder> enc;
   if (a.method == "cosine") {
-    CosineEncoder enc = OrDie(CosineEncoder::Create(anchors), "--anchor-latents");
-    reps = OrDie(enc.Encode(latents), "--latents");
+    cosine.emplace(OrDie(CosineEncoder::Create(anchors), "--anchor-latents"));
+    encode = [&](MatrixView block) { return cosine->Encode(block); };
   } else if (a.method == "relgeo") {
     if (a.map.empty()) throw CommandError{Status::InvalidArgument("--map is required with --method relgeo")};
     MetricMapOptions mo;
@@ -42,27 +53,35 @@ void RunEncode(const EncodeArgs& a, bool latent_dim_given) {
       throw CommandError{Status::InvalidArgument("unknown --precision '" + a.precision + "' (expected fp32 or bf16)")};
     eo.allow_affine_fast_path = !a.plain;
     eo.allow_relu_sign_split = !a.no_sign_split;
-    auto enc = OrDie(RelativeEncoder::Create(map, anchors, eo), "creating the encoder");
+    enc = OrDie(RelativeEncoder::Create(map, anchors, eo), "creating the encoder");
     if (a.show_plan) std::fprintf(stderr, "execution plan: %s\n", enc->execution_plan().c_str());
-    reps = Matrix(latents.rows(), anchors.rows());
-    OrDie(CheckLatents(latents, anchors.cols(), "latents"), "--latents");
-    Progress bar("encode", latents.rows(), "rows");
-    const int64_t chunk = 256;
-    for (int64_t r = 0; r < latents.rows(); r += chunk) {
-      const int64_t c = std::min(chunk, latents.rows() - r);
-      Matrix part = OrDie(enc->Encode(latents.view().RowSlice(r, c)), "--latents");
-      std::copy(part.data(), part.data() + part.size(), reps.row(r));
-      bar.Update(r + c);
-    }
-    bar.Finish();
+    encode = [&](MatrixView block) { return enc->Encode(block); };
+    block_rows = 256;
   } else {
     throw CommandError{Status::InvalidArgument("unknown --method '" + a.method + "' (expected relgeo or cosine)")};
   }
-  OrDie(WriteNpyMatrix(a.out, reps), "--out");
+  if (latents->rows() == 0) throw CommandError{Status::InvalidArgument("latents are empty (0 rows)").WithContext("--latents")};
+  if (latents->cols() != anchors.cols())
+    throw CommandError{Status::InvalidArgument("latents have " + std::to_string(latents->cols()) + " columns, expected " +
+                                               std::to_string(anchors.cols()) + " (the anchors')")
+                           .WithContext("--latents")};
+  auto out = OrDie(NpyMatrixWriter::Create(a.out, latents->rows(), anchors.rows()), "--out");
+  Progress bar("encode", latents->rows(), "rows");
+  Matrix block;
+  while (true) {
+    const int64_t first = latents->position();
+    const int64_t n = OrDie(latents->ReadRows(block_rows, &block), "--latents");
+    if (n == 0) break;
+    const std::string rows = "rows " + std::to_string(first) + ".." + std::to_string(first + n - 1);
+    OrDie(CheckLatents(block, anchors.cols(), "latents"), "--latents " + rows);
+    OrDie(out->Append(OrDie(encode(block), "--latents " + rows)), "--out");
+    bar.Update(first + n);
+  }
+  OrDie(out->Commit(), "--out");
+  bar.Finish();
   if (!Globals().quiet)
     std::fprintf(stderr, "wrote %s: %lld x %lld representations\n", PrintableText(a.out).c_str(),
-                 static_cast<long long>(reps.rows()),
-                 static_cast<long long>(reps.cols()));
+                 static_cast<long long>(latents->rows()), static_cast<long long>(anchors.rows()));
 }
 
 void RegisterEncode(CLI::App& app) {

@@ -99,6 +99,11 @@ nlohmann::json Compare(const GeodesicResult& r) {
 
 void RunGeodesic(const GeoArgs& a) {
   const auto t0 = std::chrono::steady_clock::now();
+  CheckFlag<int64_t>("--limit", a.count, 2, kMaxGeodesicRows, "rows; all n(n-1)/2 pairs are optimised");
+  CheckFlag<int64_t>("--sweep-count", a.sweep_count, 0, kMaxGeodesicRows, "rows of the sweep; 0 = no sweep");
+  CheckFlag<int64_t>("--per-class", a.per_class, 0, kMaxGeodesicRows, "rows per class; 0 = all rows");
+  CheckFlag<int64_t>("--iterations", a.iterations, 0, kMaxIterations, "Adam iterations per curve");
+  CheckFlag<int64_t>("--refine", a.refine, 1, kMaxRefine, "segment split of the diagnostic");
   Matrix z = OrDie(ReadNpyMatrix(a.latents), "--latents");
   if (a.per_class > 0) {
     // The paper's sample: the first per_class rows of every class, sorted by label.
@@ -116,7 +121,6 @@ void RunGeodesic(const GeoArgs& a) {
     const int64_t rows = static_cast<int64_t>(data.size()) / z.cols(), cols = z.cols();
     z = Matrix(rows, cols, std::move(data));
   }
-  if (a.count < 2) throw CommandError{Status::InvalidArgument("--limit must be >= 2")};
   const int64_t n = std::min(a.count, z.rows());
   if (n < 2) throw CommandError{Status::InvalidArgument("--latents has fewer than 2 rows")};
   OrDie(CheckLatents(z, 0, "latents"), "--latents");

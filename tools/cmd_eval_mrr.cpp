@@ -7,6 +7,7 @@
 
 #include "cli_common.h"
 #include "relgeo/sweep.h"
+#include "relgeo/database.h"  // kMaxSearchK
 #include "relgeo/npy.h"
 
 namespace relgeo::cli {
@@ -33,10 +34,10 @@ std::vector<int64_t> ParseCounts(const std::string& s) {
     try {
       size_t used = 0;
       const long long v = std::stoll(item, &used);
-      if (used != item.size() || v < 1) throw std::invalid_argument(item);
+      if (used != item.size() || v < 1 || v > kMaxAnchors) throw std::invalid_argument(item);
       out.push_back(v);
     } catch (const std::exception&) {
-      throw CommandError{Status::InvalidArgument("--anchor-counts: '" + item + "' is not a positive integer")};
+      throw CommandError{Status::InvalidArgument("--anchor-counts: '" + item + "' is not an anchor count in [1, " + std::to_string(kMaxAnchors) + "]")};
     }
   }
   if (out.empty()) throw CommandError{Status::InvalidArgument("--anchor-counts: no anchor counts given")};
@@ -50,6 +51,10 @@ Matrix FirstRows(Matrix m, int64_t limit) {
 
 void RunMrr(const MrrArgs& a) {
   CheckFlag("--steps", a.steps, 1, kMaxSteps, "straight-line steps");
+  CheckFlag<int64_t>("--draws", a.draws, 1, kMaxDraws, "random anchor draws per count");
+  CheckFlag<int64_t>("--k", a.k, 1, kMaxSearchK, "k of the MRR@k columns");
+  CheckFlag<int64_t>("--limit", a.limit, 0, kMaxRowLimit, "rows evaluated; 0 = all");
+  CheckFlag<int64_t>("--relgeo-max-anchors", a.relgeo_max, 0, kMaxAnchors, "0 = no cap");
   const int64_t budget_bytes = MemoryBudgetBytes("--memory-mb", a.budget_mb);
   MrrSweepOptions o;
   o.anchor_counts = ParseCounts(a.anchors);

@@ -23,6 +23,10 @@ struct HeadArgs {
 };
 
 void RunTrain(const HeadArgs& a) {
+  CheckFlag<int64_t>("--hidden", a.hidden, 1, kMaxHidden, "hidden width");
+  CheckFlag<int64_t>("--batch", a.batch, 1, kMaxTrainBatch, "batch size");
+  CheckFlag<int64_t>("--epochs", a.epochs, 0, kMaxEpochs, "0 = the kind's default");
+  CheckFlag<int64_t>("--points", a.points, 2, kMaxDietPoints, "DIET points");
   Matrix z = OrDie(ReadNpyMatrix(a.latents), "--latents");
   HeadTrainOptions o;
   o.hidden = a.hidden;
@@ -43,7 +47,6 @@ void RunTrain(const HeadArgs& a) {
     o.epochs = a.epochs > 0 ? a.epochs : 10;
     r = OrDie(TrainClassifierHead(z, labels, o), "training");
   } else if (a.kind == "diet") {
-    if (a.points < 2) throw CommandError{Status::InvalidArgument("--points must be >= 2")};
     const int64_t p = std::min(a.points, z.rows());
     o.epochs = a.epochs > 0 ? a.epochs : 50;
     r = OrDie(TrainDietHead(z.view().RowSlice(0, p), o), "training");

@@ -43,6 +43,9 @@ Matrix FirstRows(const Matrix& m, int64_t count) {
 
 void RunAe(const AeArgs& a) {
   CheckFlag("--steps", a.steps, 1, kMaxSteps, "straight-line steps");
+  CheckFlag<int64_t>("--anchor-count", a.anchors, 1, kMaxAnchors, "anchors");
+  CheckFlag<int64_t>("--grid-rows", a.grid_rows, 1, kMaxGridRows, "samples shown in the grid");
+  CheckFlag<int64_t>("--limit", a.count, 0, kMaxRowLimit, "rows used; 0 = all");
   Matrix za = FirstRows(OrDie(ReadNpyMatrix(a.a_latents), "--a-latents"), a.count);
   Matrix zb = FirstRows(OrDie(ReadNpyMatrix(a.b_latents), "--b-latents"), a.count);
   Matrix x = FirstRows(OrDie(ReadNpyMatrix(a.images), "--images"), a.count);
@@ -121,6 +124,11 @@ std::vector<int64_t> ReadLabels(const std::string& path, int64_t limit, const ch
 
 void RunClassify(const ClassifyArgs& a) {
   CheckFlag("--steps", a.steps, 1, kMaxSteps, "straight-line steps");
+  CheckFlag<int64_t>("--anchor-count", a.anchors, 1, kMaxAnchors, "anchors");
+  CheckFlag<int64_t>("--heads", a.heads, 1, kMaxHeads, "heads averaged");
+  CheckFlag<int64_t>("--epochs", a.epochs, 0, kMaxEpochs, "epochs per head");
+  CheckFlag<int64_t>("--batch", a.batch, 2, kMaxTrainBatch, "batch size");
+  CheckFlag<int64_t>("--train-limit", a.train_limit, 0, kMaxRowLimit, "training rows; 0 = all");
   Matrix pa = OrDie(ReadNpyMatrix(a.a_pool), "--a-pool"), pb = OrDie(ReadNpyMatrix(a.b_pool), "--b-pool");
   if (pa.rows() != pb.rows())
     throw CommandError{Status::InvalidArgument("--a-pool and --b-pool must have the same rows (same samples)")};
@@ -213,6 +221,7 @@ struct ImagesArgs {
 };
 
 void RunImages(const ImagesArgs& a) {
+  CheckFlag<int64_t>("--limit", a.limit, 0, kMaxRowLimit, "images; 0 = all");
   FashionMnistOptions fo;
   fo.dir = a.data_dir;
   fo.limit = a.limit;

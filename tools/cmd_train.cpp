@@ -46,6 +46,10 @@ void WriteSplitLatents(const std::string& encoder, const ImageDataset& ds, const
 
 void RunTrain(const TrainArgs& a) {
   CheckFlag<int64_t>("--latent-dim", a.latent, 1, kMaxLatentDim, "latent dimension");
+  CheckFlag<int64_t>("--epochs", a.epochs, 1, kMaxEpochs, "training epochs");
+  CheckFlag<int64_t>("--batch", a.batch, 1, kMaxTrainBatch, "batch size");
+  CheckFlag<int64_t>("--train-limit", a.train_limit, 0, kMaxRowLimit, "training images; 0 = all");
+  CheckFlag<int64_t>("--eval-limit", a.eval_limit, 0, kMaxRowLimit, "test and validation images; 0 = all");
   AeTrainOptions o;
   o.arch = OrDie(ParseAeArch(a.arch), "--arch");
   o.latent_dim = a.latent;
@@ -131,14 +135,36 @@ struct EmbedArgs {
 };
 
 void RunEmbed(const EmbedArgs& a) {
+  CheckFlag<int64_t>("--limit", a.limit, 0, kMaxRowLimit, "images; 0 = all");
   DataSplit split = OrDie(ParseDataSplit(a.split), "--split");
   ImageDataset ds = LoadSplit(split, a.data_dir, a.split_seed, a.limit);
-  Matrix z = OrDie(EncodeImages(a.encoder, ds.ToMatrix()), "--encoder");
-  OrDie(WriteNpyMatrix(a.out, z), "--out");
+  // Images are converted and encoded a block at a time and the latents appended to
+  // the output as they come (NpyMatrixWriter: all or nothing), so beyond the uint8
+  // dataset memory is bounded by the block, not by n x 784 floats.
+  constexpr int64_t kBlock = 8192;
+  const int64_t n = ds.size(), p = ds.pixels_per_image();
+  std::unique_ptr<NpyMatrixWriter> out;
+  int64_t d = 0;
+  Progress bar("embed", n, "images");
+  for (int64_t r = 0; r < n; r += kBlock) {
+    const int64_t c = std::min(kBlock, n - r);
+    Matrix images(c, p);
+    for (int64_t i = 0; i < c * p; ++i) images.data()[i] = static_cast<float>(ds.pixels[static_cast<size_t>(r * p + i)]) / 255.0f;
+    Matrix z = OrDie(EncodeImages(a.encoder, images), "--encoder");
+    if (!out) {
+      d = z.cols();
+      out = OrDie(NpyMatrixWriter::Create(a.out, n, d), "--out");
+    }
+    OrDie(out->Append(z), "--out");
+    bar.Update(r + c);
+  }
+  if (!out) throw CommandError{Status::InvalidArgument("the split has no images (--limit?)")};
+  OrDie(out->Commit(), "--out");
+  bar.Finish();
   if (!a.labels_out.empty()) OrDie(WriteNpyInt64(a.labels_out, ds.labels), "--labels-out");
   if (!Globals().quiet)
-    std::fprintf(stderr, "wrote %s: %lld x %lld latents of the %s split\n", a.out.c_str(),
-                 static_cast<long long>(z.rows()), static_cast<long long>(z.cols()), a.split.c_str());
+    std::fprintf(stderr, "wrote %s: %lld x %lld latents of the %s split\n", PrintableText(a.out).c_str(),
+                 static_cast<long long>(n), static_cast<long long>(d), a.split.c_str());
 }
 
 void RegisterEmbed(CLI::App& app) {

@@ -120,7 +120,10 @@ struct BulkProgress {
 };
 
 struct BulkStats {
-  int64_t items = 0, batches = 0;
+  int64_t items = 0, batches = 0;  // written by this call
+  // Resumable BulkAdd: rows and batches an earlier, interrupted call with the same
+  // resume_key had committed, skipped by this one.
+  int64_t skipped_items = 0, skipped_batches = 0;
   double encode_seconds = 0;  // RelativeEncoder
   double store_seconds = 0;   // building and writing RocksDB WriteBatches
   double index_seconds = 0;   // FAISS adds (and training)
@@ -132,11 +135,27 @@ struct BulkStats {
 };
 
 struct BulkOptions {
-  int64_t batch_size = 4096;  // items per WriteBatch (memory is O(batch_size * (d + K)))
+  int64_t batch_size = 4096;  // items per WriteBatch, 1..kMaxBulkBatch (memory is O(batch_size * (d + K)))
   int64_t total = -1;         // for progress reporting
   // Called after each committed batch; returning false stops (committed batches stay).
   std::function<bool(const BulkProgress&)> progress;
+  // Resumable bulk add (docs/database.md#resumable-bulk-index). Non-empty: the
+  // identity of the source (at most kMaxResumeKeyBytes; the caller decides what
+  // identifies its input, e.g. a file's size, mtime and a hash of its first bytes).
+  // Every batch's WriteBatch then also records, under (collection, resume_key), how
+  // many source rows are committed, atomically with the batch's items; a later call
+  // with the same key first skips that many rows and reports them in
+  // BulkStats::skipped_*. The record is deleted once the source is exhausted.
+  std::string resume_key;
+  // Skips that many rows of the source (e.g. a seek); if not set, BulkAdd reads and
+  // discards them through the source.
+  std::function<Status(int64_t rows)> skip_rows;
 };
+
+inline constexpr size_t kMaxResumeKeyBytes = 1024;
+// The largest BulkOptions::batch_size: a batch's latents and representations are
+// held in memory together (O(batch_size * (d + K)) floats).
+inline constexpr int64_t kMaxBulkBatch = 1 << 20;
 
 // Streaming source for BulkAdd: fill up to `max_rows` rows of ids and latents
 // (latents resized to rows x d); return the number of rows, 0 at the end.

@@ -309,6 +309,7 @@ Status Database::DropCollection(const std::string& name) {
   b.Delete(store::CollectionKey(name));
   b.Delete(store::StateKey(cid));
   b.DeleteRange(store::ItemPrefix(cid), store::ItemPrefix(cid + 1));
+  b.DeleteRange(store::IngestPrefix(cid), store::IngestPrefix(cid + 1));  // resumable BulkAdd records
   RELGEO_RETURN_IF_ERROR(impl_->store->Write(b));
   impl_->collections.erase(name);
   std::error_code ec;

@@ -89,13 +89,19 @@ struct Database::Impl {
 
   // ---- items.cpp
   // Writes items (representations already computed) under the exclusive lock.
+  // `extra`: one more record written in the same WriteBatch (a resumable BulkAdd's progress).
+  struct ExtraPut {
+    std::string key, value;
+  };
   Status CommitItems(CollectionState& c, const std::string& model, const int64_t* ids, MatrixView reps,
-                   const std::vector<std::string>* payloads, double* store_s, double* index_s);
+                   const std::vector<std::string>* payloads, double* store_s, double* index_s,
+                   const ExtraPut* extra = nullptr);
   Status ValidateIds(const std::vector<int64_t>& ids, int64_t rows, const std::vector<std::string>& payloads) const;
   // Encode under the shared lock, then commit under the exclusive lock (the
   // collection may not have been dropped and recreated in between).
   Status AddImpl(const std::string& collection, const std::string& model, const std::vector<int64_t>& ids,
-               MatrixView latents, const std::vector<std::string>& payloads, bool latents_are_reps, BulkStats* stats);
+               MatrixView latents, const std::vector<std::string>& payloads, bool latents_are_reps, BulkStats* stats,
+               const ExtraPut* extra = nullptr);
   Result<SearchResults> SearchReps(const CollectionState& c, MatrixView reps, int64_t k, const SearchParams& p) const;
 };
 

@@ -9,7 +9,8 @@ namespace relgeo {
 
 // Writes items (representations already computed) under the exclusive lock.
 Status Database::Impl::CommitItems(CollectionState& c, const std::string& model, const int64_t* ids, MatrixView reps,
-                   const std::vector<std::string>* payloads, double* store_s, double* index_s) {
+                   const std::vector<std::string>* payloads, double* store_s, double* index_s,
+                   const ExtraPut* extra) {
   const int64_t n = reps.rows();
   auto t0 = Clock::now();
   std::vector<std::string> keys(n);
@@ -23,6 +24,7 @@ Status Database::Impl::CommitItems(CollectionState& c, const std::string& model,
   }
   const int64_t new_count = c.count + n - static_cast<int64_t>(replaced.size());
   batch.Put(store::StateKey(c.meta.cid), records::EncodeState(c.version + 1, new_count));
+  if (extra) batch.Put(extra->key, extra->value);
   RELGEO_RETURN_IF_ERROR(store->Write(batch));
   c.version += 1;
   c.count = new_count;
@@ -66,7 +68,8 @@ Status Database::Impl::ValidateIds(const std::vector<int64_t>& ids, int64_t rows
 // Encode under the shared lock, then commit under the exclusive lock (the
 // collection may not have been dropped and recreated in between).
 Status Database::Impl::AddImpl(const std::string& collection, const std::string& model, const std::vector<int64_t>& ids,
-               MatrixView latents, const std::vector<std::string>& payloads, bool latents_are_reps, BulkStats* stats) {
+               MatrixView latents, const std::vector<std::string>& payloads, bool latents_are_reps, BulkStats* stats,
+               const ExtraPut* extra) {
   RELGEO_RETURN_IF_ERROR(ValidateIds(ids, latents.rows(), payloads));
   Matrix reps;
   uint32_t cid;
@@ -93,7 +96,7 @@ Status Database::Impl::AddImpl(const std::string& collection, const std::string&
   if (it == collections.end() || it->second.meta.cid != cid)
     return Status::FailedPrecondition("collection '" + collection + "' was dropped during the call");
   return CommitItems(it->second, model, ids.data(), reps, &payloads, stats ? &stats->store_seconds : nullptr,
-                     stats ? &stats->index_seconds : nullptr);
+                     stats ? &stats->index_seconds : nullptr, extra);
 }
 
 namespace {
@@ -137,40 +140,86 @@ Status Database::AddRepresentations(const std::string& collection, const std::st
 
 Result<BulkStats> Database::BulkAdd(const std::string& collection, const std::string& model,
                                     const BatchSource& source, const BulkOptions& options) {
-  if (options.batch_size <= 0) return Status::InvalidArgument("batch_size must be positive");
+  if (options.batch_size <= 0 || options.batch_size > kMaxBulkBatch)
+    return Status::InvalidArgument("batch_size must be in [1, " + std::to_string(kMaxBulkBatch) + "], got " +
+                                   std::to_string(options.batch_size));
+  if (options.resume_key.size() > kMaxResumeKeyBytes)
+    return Status::InvalidArgument("resume_key has " + std::to_string(options.resume_key.size()) + " bytes, more than " +
+                                   std::to_string(kMaxResumeKeyBytes));
+  // A resumable call: the ingest record of (collection, resume_key), if an earlier
+  // call was interrupted, says how many source rows are already committed.
+  std::string ingest_key;
+  uint64_t done_rows = 0, done_batches = 0;
+  uint32_t cid = 0;
   {
     // Fail fast on unknown names before reading any data.
     std::shared_lock<FairSharedMutex> l(impl_->mu);
     RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());
     RELGEO_ASSIGN_OR_RETURN(const CollectionState* c, impl_->GetCollection(collection));
     RELGEO_ASSIGN_OR_RETURN(ModelMeta m, impl_->GetModel(model));
-    (void)c;
     (void)m;
+    cid = c->meta.cid;
+    if (!options.resume_key.empty()) {
+      ingest_key = store::IngestKey(cid, options.resume_key);
+      RELGEO_ASSIGN_OR_RETURN(auto rec, impl_->store->Get(ingest_key));
+      if (rec) RELGEO_RETURN_IF_ERROR(records::DecodeIngest(*rec, &done_rows, &done_batches));
+    }
   }
   BulkStats stats;
   auto start = Clock::now();
   std::vector<int64_t> ids;
   Matrix latents;
   static const std::vector<std::string> kNoPayloads;
+  bool stopped = false;
+  if (done_rows > 0) {
+    if (options.skip_rows) {
+      RELGEO_RETURN_IF_ERROR(options.skip_rows(static_cast<int64_t>(done_rows)).WithContext("resuming"));
+    } else {
+      for (uint64_t left = done_rows; left > 0;) {
+        ids.clear();
+        RELGEO_ASSIGN_OR_RETURN(int64_t n, source(std::min<int64_t>(options.batch_size, static_cast<int64_t>(left)), &ids, &latents));
+        if (n <= 0) return Status::InvalidArgument("resuming: the source has fewer rows than the " + std::to_string(done_rows) +
+                                                   " an earlier call committed under this resume_key");
+        left -= static_cast<uint64_t>(std::min<int64_t>(n, static_cast<int64_t>(left)));
+      }
+    }
+    stats.skipped_items = static_cast<int64_t>(done_rows);
+    stats.skipped_batches = static_cast<int64_t>(done_batches);
+  }
   while (true) {
     ids.clear();
     RELGEO_ASSIGN_OR_RETURN(int64_t n, source(options.batch_size, &ids, &latents));
     if (n <= 0) break;
     if (latents.rows() != n || static_cast<int64_t>(ids.size()) != n)
       return Status::InvalidArgument("batch source returned inconsistent row counts");
-    Status s = impl_->AddImpl(collection, model, ids, latents, kNoPayloads, false, &stats);
-    if (!s.ok()) return s.WithContext("batch " + std::to_string(stats.batches + 1) + " (items " +
-                                      std::to_string(stats.items) + "..)");
+    // The progress record goes in the batch's own WriteBatch: it is exactly as durable as the items.
+    Impl::ExtraPut progress;
+    if (!ingest_key.empty())
+      progress = {ingest_key, records::EncodeIngest(done_rows + static_cast<uint64_t>(stats.items + n),
+                                                    done_batches + static_cast<uint64_t>(stats.batches + 1))};
+    Status s = impl_->AddImpl(collection, model, ids, latents, kNoPayloads, false, &stats,
+                              ingest_key.empty() ? nullptr : &progress);
+    if (!s.ok()) return s.WithContext("batch " + std::to_string(stats.skipped_batches + stats.batches + 1) + " (items " +
+                                      std::to_string(stats.skipped_items + stats.items) + "..)");
     stats.items += n;
     stats.batches += 1;
     if (options.progress) {
-      BulkProgress p{stats.items, options.total, stats.batches};
-      if (!options.progress(p)) break;
+      BulkProgress p{stats.skipped_items + stats.items, options.total, stats.skipped_batches + stats.batches};
+      if (!options.progress(p)) {
+        stopped = true;  // committed batches stay, and so does the ingest record
+        break;
+      }
     }
   }
   {
     std::unique_lock<FairSharedMutex> l(impl_->mu);
     RELGEO_RETURN_IF_ERROR(impl_->CheckOpen());
+    if (!ingest_key.empty() && !stopped) {
+      // The source is exhausted: the next call with this key starts over (an upsert).
+      store::WriteBatch b;
+      b.Delete(ingest_key);
+      RELGEO_RETURN_IF_ERROR(impl_->store->Write(b));
+    }
     auto it = impl_->collections.find(collection);
     if (it != impl_->collections.end() && it->second.dirty) {
       auto t0 = Clock::now();

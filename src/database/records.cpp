@@ -78,6 +78,15 @@ Status DecodeState(const std::string& s, uint64_t* version, uint64_t* count) {
   return Status::OK();
 }
 
+std::string EncodeIngest(uint64_t rows, uint64_t batches) { return EncodeState(rows, batches); }
+
+Status DecodeIngest(const std::string& s, uint64_t* rows, uint64_t* batches) {
+  if (s.size() != 16) return Status::Corruption("ingest progress record has " + std::to_string(s.size()) + " bytes, expected 16");
+  *rows = GetU64(s, 0);
+  *batches = GetU64(s, 8);
+  return Status::OK();
+}
+
 std::string EncodeAnchorSet(const std::vector<int64_t>& sample_ids) {
   std::string s;
   PutU64(&s, sample_ids.size());

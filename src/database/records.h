@@ -32,6 +32,9 @@ Status DecodeItem(const std::string& s, std::string* model, const float** rep, i
 // Collection state: u64 version (mutation counter), u64 item count.
 std::string EncodeState(uint64_t version, uint64_t count);
 Status DecodeState(const std::string& s, uint64_t* version, uint64_t* count);
+// Ingest progress of a resumable BulkAdd ("P" records): source rows and batches committed.
+std::string EncodeIngest(uint64_t rows, uint64_t batches);
+Status DecodeIngest(const std::string& s, uint64_t* rows, uint64_t* batches);
 
 // Anchor set: u64 K, K x i64 sample ids.
 std::string EncodeAnchorSet(const std::vector<int64_t>& sample_ids);

@@ -25,6 +25,14 @@ std::string AnchorLatentsKey(const std::string& model, const std::string& set) {
 std::string CollectionKey(const std::string& name) { return kCollectionPrefix + name; }
 std::string NextCollectionIdKey() { return "N"; }
 
+std::string IngestPrefix(uint32_t cid) {
+  std::string k = "P";
+  PutBe32(&k, cid);
+  return k;
+}
+
+std::string IngestKey(uint32_t cid, const std::string& input) { return IngestPrefix(cid) + input; }
+
 std::string StateKey(uint32_t cid) {
   std::string k = "V";
   PutBe32(&k, cid);

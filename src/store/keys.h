@@ -13,6 +13,7 @@
 //   "N"                         next collection id (u32)
 //   "V" be32(cid)               collection state: u64 version, u64 item count
 //   "I" be32(cid) be64(id^2^63) item: u32 len, model, u32 K, K x f32, payload
+//   "P" be32(cid) input         ingest progress of a resumable BulkAdd: u64 rows, u64 batches
 // Big-endian ids with the sign bit flipped make RocksDB's bytewise order equal to
 // numeric order, so a collection's items are one ordered prefix scan.
 #pragma once
@@ -42,5 +43,8 @@ std::string StateKey(uint32_t cid);
 std::string ItemPrefix(uint32_t cid);
 std::string ItemKey(uint32_t cid, int64_t id);
 int64_t ItemIdFromKey(const std::string& key);  // key produced by ItemKey
+// Ingest progress of a resumable BulkAdd of `input` (the caller's identity of its source).
+std::string IngestKey(uint32_t cid, const std::string& input);
+std::string IngestPrefix(uint32_t cid);
 
 }  // namespace relgeo::store

@@ -86,43 +86,66 @@ Result<std::string> ReadFileBytes(const std::string& path, int64_t max_bytes) {
   return bytes;
 }
 
-Status WriteFileAtomically(const std::string& path, const std::vector<std::string_view>& parts) {
+Result<std::unique_ptr<AtomicFileWriter>> AtomicFileWriter::Open(const std::string& path) {
   namespace fs = std::filesystem;
   if (path.empty()) return Status::InvalidArgument("the output path is empty");
+  std::unique_ptr<AtomicFileWriter> w(new AtomicFileWriter());
+  w->path_ = path;
   struct stat st;
   const bool exists = ::stat(path.c_str(), &st) == 0;
   if (exists && S_ISDIR(st.st_mode)) return Status::IOError("cannot write " + path + ": it is a directory");
   if (exists && !S_ISREG(st.st_mode)) {
     // A device or pipe: there is no file to replace, so it is written in place.
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return Status::IOError("cannot write " + path + ": " + ErrorText(errno));
-    int e = WriteAll(fd, parts);
-    if (::close(fd) != 0 && e == 0) e = errno;
-    if (e != 0) return Status::IOError("cannot write " + path + ": " + ErrorText(e));
-    return Status::OK();
+    w->fd_ = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (w->fd_ < 0) return Status::IOError("cannot write " + path + ": " + ErrorText(errno));
+    return w;
   }
   // A regular file or a new one. Through a symbolic link, the file it points to is replaced.
-  std::string target = path;
+  w->target_ = path;
   std::error_code ec;
   if (exists && fs::is_symlink(path, ec)) {
     const fs::path real = fs::canonical(path, ec);
-    if (!ec) target = real.string();
+    if (!ec) w->target_ = real.string();
   }
   static std::atomic<uint64_t> counter{0};
-  const std::string tmp = target + ".tmp-relgeo-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-  if (fd < 0) return Status::IOError("cannot write " + path + ": " + ErrorText(errno));
-  int e = 0;
-  if (exists && ::fchmod(fd, st.st_mode & 07777) != 0) e = errno;
-  if (e == 0) e = WriteAll(fd, parts);
-  if (e == 0 && ::fsync(fd) != 0) e = errno;
-  if (::close(fd) != 0 && e == 0) e = errno;
-  if (e == 0 && ::rename(tmp.c_str(), target.c_str()) != 0) e = errno;
-  if (e != 0) {
-    ::unlink(tmp.c_str());
+  w->tmp_ = w->target_ + ".tmp-relgeo-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  w->fd_ = ::open(w->tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (w->fd_ < 0) {
+    const int e = errno;
+    w->tmp_.clear();  // not ours to remove
     return Status::IOError("cannot write " + path + ": " + ErrorText(e));
   }
+  if (exists && ::fchmod(w->fd_, st.st_mode & 07777) != 0) w->error_ = errno;
+  return w;
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_ && !tmp_.empty()) ::unlink(tmp_.c_str());
+}
+
+Status AtomicFileWriter::Append(std::string_view bytes) {
+  if (error_ == 0 && (fd_ < 0 || committed_)) error_ = EBADF;
+  if (error_ == 0) error_ = WriteAll(fd_, {bytes});
+  if (error_ != 0) return Status::IOError("cannot write " + path_ + ": " + ErrorText(error_));
   return Status::OK();
+}
+
+Status AtomicFileWriter::Commit() {
+  if (error_ == 0 && (fd_ < 0 || committed_)) error_ = EBADF;
+  if (error_ == 0 && !tmp_.empty() && ::fsync(fd_) != 0) error_ = errno;
+  if (fd_ >= 0 && ::close(fd_) != 0 && error_ == 0) error_ = errno;
+  fd_ = -1;
+  if (error_ == 0 && !tmp_.empty() && ::rename(tmp_.c_str(), target_.c_str()) != 0) error_ = errno;
+  if (error_ != 0) return Status::IOError("cannot write " + path_ + ": " + ErrorText(error_));
+  committed_ = true;
+  return Status::OK();
+}
+
+Status WriteFileAtomically(const std::string& path, const std::vector<std::string_view>& parts) {
+  RELGEO_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileWriter> w, AtomicFileWriter::Open(path));
+  for (std::string_view part : parts) RELGEO_RETURN_IF_ERROR(w->Append(part));
+  return w->Commit();
 }
 
 }  // namespace relgeo

@@ -11,15 +11,17 @@
 // reader allocate more than the file's own size, nor read past what it allocated.
 #include "relgeo/npy.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cfloat>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <type_traits>
 
@@ -27,6 +29,7 @@
 #include "util/npy_internal.h"
 
 namespace relgeo {
+namespace npy_internal {
 namespace {
 
 // np.save writes headers of a few hundred bytes; anything past this is not a .npy file.
@@ -35,12 +38,7 @@ constexpr uint32_t kMaxHeaderLen = 1u << 20;
 // would pass every size check and hand callers a matrix claiming 10^18 columns.
 constexpr int64_t kMaxEmptyDim = std::numeric_limits<int32_t>::max();
 
-struct NpyHeader {
-  std::string descr;
-  bool fortran_order = false;
-  std::vector<int64_t> shape;
-  int64_t data_offset = 0;
-};
+}  // namespace
 
 std::string ShapeText(const std::vector<int64_t>& shape) {
   std::string s = "(";
@@ -48,53 +46,13 @@ std::string ShapeText(const std::vector<int64_t>& shape) {
   return s + ")";
 }
 
+namespace {
+
 std::string ShortText(double v) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.9g", v);
   return buf;
 }
-
-// Where the bytes come from: a file, or a buffer in memory (the fuzzer). The size
-// is known before anything is parsed, so every size a header claims is checked
-// against it.
-class Source {
- public:
-  virtual ~Source() = default;
-  int64_t size() const { return size_; }
-  // Exactly n bytes at `offset` into dst; false if they cannot all be read.
-  virtual bool ReadAt(int64_t offset, void* dst, int64_t n) = 0;
-
- protected:
-  int64_t size_ = 0;
-};
-
-class FileSource final : public Source {
- public:
-  Status Open(const std::string& path) {
-    // Only regular files: a FIFO would block the open, a device has no size to check.
-    struct stat st;
-    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
-      return Status::InvalidArgument(path + " is not a regular file (an .npy file is expected)");
-    in_.open(path, std::ios::binary);
-    if (!in_) return Status::NotFound("cannot open " + path);
-    in_.seekg(0, std::ios::end);
-    const std::streamoff end = in_.tellg();
-    if (!in_ || end < 0) return Status::IOError("cannot determine the size of " + path + " (not a regular file?)");
-    size_ = static_cast<int64_t>(end);
-    return Status::OK();
-  }
-  bool ReadAt(int64_t offset, void* dst, int64_t n) override {
-    if (n == 0) return true;
-    if (offset < 0 || n < 0 || offset > size_ || n > size_ - offset) return false;
-    in_.clear();
-    in_.seekg(offset);
-    in_.read(static_cast<char*>(dst), static_cast<std::streamsize>(n));
-    return static_cast<bool>(in_) && in_.gcount() == n;
-  }
-
- private:
-  std::ifstream in_;
-};
 
 class MemorySource final : public Source {
  public:
@@ -264,7 +222,8 @@ uint32_t LittleEndian(const unsigned char* b, int n) {
   return v;
 }
 
-// The header, parsed and checked for what this reader supports (C order, 1-D or 2-D).
+}  // namespace
+
 Result<NpyHeader> ReadHeader(Source& src, const std::string& name) {
   unsigned char pre[12];
   if (src.size() < 8 || !src.ReadAt(0, pre, 8) || std::memcmp(pre, "\x93NUMPY", 6) != 0)
@@ -300,8 +259,6 @@ Result<NpyHeader> ReadHeader(Source& src, const std::string& name) {
   return hdr;
 }
 
-// The number of values the shape promises, checked (with overflow checks) against
-// the bytes the file holds after the header: exactly count * item of them.
 Result<int64_t> CheckPayload(const Source& src, const std::string& name, const NpyHeader& hdr, int64_t item) {
   const std::string shape = ShapeText(hdr.shape);
   const bool empty = std::find(hdr.shape.begin(), hdr.shape.end(), 0) != hdr.shape.end();
@@ -334,6 +291,8 @@ Result<int64_t> CheckPayload(const Source& src, const std::string& name, const N
   }
   return count;
 }
+
+namespace {
 
 // Reads `count` values of type T at `offset` a chunk at a time (bounded extra
 // memory, aligned copies) and hands each chunk to each(values, n, index_of_first).
@@ -426,10 +385,9 @@ Result<std::vector<int64_t>> ReadIds(Source& src, const std::string& name) {
   return out;
 }
 
-// Header and data in one all-or-nothing write (relgeo/file_io.h): a failed write
-// leaves whatever `path` held before, never a truncated .npy.
-Status WriteRaw(const std::string& path, const std::string& descr, const std::vector<int64_t>& shape, const void* data,
-                int64_t bytes) {
+}  // namespace
+
+std::string NpyHeaderBytes(const std::string& descr, const std::vector<int64_t>& shape) {
   std::string dict = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + ShapeText(shape) + ", }";
   size_t total = 10 + dict.size() + 1;
   size_t pad = (64 - total % 64) % 64;
@@ -437,13 +395,20 @@ Status WriteRaw(const std::string& path, const std::string& descr, const std::ve
   const uint16_t len = static_cast<uint16_t>(dict.size());
   const char head[10] = {'\x93', 'N', 'U', 'M', 'P', 'Y', '\x01', '\x00', static_cast<char>(len & 0xff),
                          static_cast<char>(len >> 8)};
-  return WriteFileAtomically(path, {std::string_view(head, sizeof head), dict,
+  return std::string(head, sizeof head) + dict;
+}
+
+namespace {
+
+// Header and data in one all-or-nothing write (relgeo/file_io.h): a failed write
+// leaves whatever `path` held before, never a truncated .npy.
+Status WriteRaw(const std::string& path, const std::string& descr, const std::vector<int64_t>& shape, const void* data,
+                int64_t bytes) {
+  return WriteFileAtomically(path, {NpyHeaderBytes(descr, shape),
                                     std::string_view(static_cast<const char*>(data), static_cast<size_t>(bytes))});
 }
 
 }  // namespace
-
-namespace npy_internal {
 
 Result<Matrix> ReadNpyMatrixFromMemory(const void* data, size_t size, const std::string& name) {
   MemorySource src(data, size);
@@ -455,33 +420,67 @@ Result<std::vector<int64_t>> ReadNpyInt64FromMemory(const void* data, size_t siz
   return ReadIds(src, name);
 }
 
+Status FileSource::Open(const std::string& path) {
+  // Only regular files: a FIFO would block the open, a device has no size to check.
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    return Status::InvalidArgument(path + " is not a regular file (an .npy file is expected)");
+  fd_ = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd_ < 0) return Status::NotFound("cannot open " + path);
+  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode))
+    return Status::IOError("cannot determine the size of " + path + " (not a regular file?)");
+  size_ = static_cast<int64_t>(st.st_size);
+  return Status::OK();
+}
+
+FileSource::~FileSource() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool FileSource::ReadAt(int64_t offset, void* dst, int64_t n) {
+  if (n == 0) return true;
+  if (fd_ < 0 || offset < 0 || n < 0 || offset > size_ || n > size_ - offset) return false;
+  char* p = static_cast<char*>(dst);
+  while (n > 0) {
+    const ssize_t r = ::pread(fd_, p, static_cast<size_t>(n), static_cast<off_t>(offset));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;  // an error, or the file shrank under us
+    p += r;
+    offset += r;
+    n -= r;
+  }
+  return true;
+}
+
 }  // namespace npy_internal
+
+using npy_internal::FileSource;
 
 Result<Matrix> ReadNpyMatrix(const std::string& path) {
   FileSource src;
   RELGEO_RETURN_IF_ERROR(src.Open(path));
-  return ReadMatrix(src, path);
+  return npy_internal::ReadMatrix(src, path);
 }
 
 Result<std::vector<int64_t>> ReadNpyInt64(const std::string& path) {
   FileSource src;
   RELGEO_RETURN_IF_ERROR(src.Open(path));
-  return ReadIds(src, path);
+  return npy_internal::ReadIds(src, path);
 }
 
 Status WriteNpyMatrix(const std::string& path, MatrixView m) {
-  return WriteRaw(path, "<f4", {m.rows(), m.cols()}, m.data(), m.size() * 4);
+  return npy_internal::WriteRaw(path, "<f4", {m.rows(), m.cols()}, m.data(), m.size() * 4);
 }
 
 Status WriteNpyInt64(const std::string& path, const std::vector<int64_t>& values) {
-  return WriteRaw(path, "<i8", {static_cast<int64_t>(values.size())}, values.data(),
+  return npy_internal::WriteRaw(path, "<i8", {static_cast<int64_t>(values.size())}, values.data(),
                   static_cast<int64_t>(values.size()) * 8);
 }
 
 Status WriteNpyUint8(const std::string& path, const std::vector<int64_t>& shape, const uint8_t* data) {
   int64_t n = 1;
   for (int64_t s : shape) n *= s;
-  return WriteRaw(path, "|u1", shape, data, n);
+  return npy_internal::WriteRaw(path, "|u1", shape, data, n);
 }
 
 }  // namespace relgeo

@@ -20,6 +20,8 @@
 #include <Eigen/Core>
 
 #include "fixtures.h"
+#include "relgeo/autoencoder.h"
+#include "relgeo/datasets.h"
 #include "relgeo/npy.h"
 
 namespace relgeo {
@@ -194,6 +196,24 @@ TEST_F(CliTest, RegisterIndexSearchRemoveReopen) {
 }
 
 // Needs no data: runs whether or not Fashion-MNIST is installed.
+// embed encodes and writes 8,192 images at a time: the test split's 10,000 are two
+// blocks, and the file is the one encoding them all at once gives.
+TEST_F(CliTest, EmbedStreamsBlocksIdenticalToOneEncoding) {
+  const std::string out = work_ + "/embed_test.npy";
+  CmdResult r = Relgeo("embed --encoder " + Ae(1, "encoder.pt") + " --split test --out " + out);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto test = LoadFashionMnist(DataSplit::kTest);
+  ASSERT_TRUE(test.ok());
+  ASSERT_GT(test->size(), 8192);
+  auto want = EncodeImages(Ae(1, "encoder.pt"), test->ToMatrix());
+  ASSERT_TRUE(want.ok()) << want.status().ToString();
+  auto got = ReadNpyMatrix(out);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->rows(), want->rows());
+  ASSERT_EQ(got->cols(), want->cols());
+  for (int64_t i = 0; i < got->size(); ++i) ASSERT_NEAR(got->data()[i], want->data()[i], 1e-5f) << i;
+}
+
 TEST(Cli, HelpEverywhere) {
   for (const char* cmd : {"", "encode", "demo", "index", "search", "model register", "collection create", "info",
                           "train-ae", "eval mrr"}) {
@@ -376,6 +396,78 @@ TEST(Cli, EncodeLimitsNameTheFlagAndOutputIsAllOrNothing) {
   for (const auto& e : fs::directory_iterator(t)) names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end());
   EXPECT_EQ(names, (std::vector<std::string>{"a.npy", "big_z.npy", "r.npy", "z.npy"}));
+}
+
+// Every flag that sizes training or evaluation work has a bound (docs/cli.md
+// "Limits"): out of range is a one-line usage error naming the flag, exit 2,
+// before any file is read or any data loaded.
+TEST(Cli, WorkSizingFlagsAreBounded) {
+  const std::string t = testing::TempDir() + "/work_limits";
+  fs::remove_all(t);
+  fs::create_directories(t);
+  const std::string map = testing::WriteTempFile("work_limits_map.pt", testing::MlpMapBytes(4, 8, 6, 1));
+  const std::string z = t + "/z.npy", y = t + "/y.npy";
+  ASSERT_TRUE(WriteNpyMatrix(z, testing::RandomMatrix(7, 4, 3)).ok());
+  ASSERT_TRUE(WriteNpyInt64(y, std::vector<int64_t>(7, 1)).ok());
+  const std::string bounded = std::string("ulimit -v 4000000; timeout 60 ") + RELGEO_CLI_PATH;
+  auto usage = [&](const std::string& args, const std::string& flag) {
+    CmdResult r = Exec(bounded, "-q " + args);
+    EXPECT_EQ(r.rc, 2) << args << "\n" << r.err;
+    EXPECT_NE(r.err.find(flag + " must be in ["), std::string::npos) << args << ": " << r.err;
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "one line: " << r.err;
+  };
+  const std::string mrr = "eval mrr --a-latents " + z + " --b-latents " + z + " --methods cosine";
+  usage(mrr + " --draws 0", "--draws");
+  usage(mrr + " --draws 1000000000", "--draws");
+  usage(mrr + " --k 0", "--k");
+  usage(mrr + " --k 1000000000", "--k");
+  usage(mrr + " --limit -1", "--limit");
+  usage(mrr + " --relgeo-max-anchors -1", "--relgeo-max-anchors");
+  CmdResult counts = Exec(bounded, "-q " + mrr + " --anchor-counts 5,2000000000");
+  EXPECT_EQ(counts.rc, 2) << counts.err;
+  EXPECT_NE(counts.err.find("--anchor-counts"), std::string::npos) << counts.err;
+  const std::string geo = "eval geodesic --map " + map + " --latents " + z;
+  usage(geo + " --limit 1", "--limit");
+  usage(geo + " --limit 100000000", "--limit");
+  usage(geo + " --sweep-count 100000000", "--sweep-count");
+  usage(geo + " --per-class -3", "--per-class");
+  usage(geo + " --iterations 2000000000", "--iterations");
+  usage(geo + " --refine 0", "--refine");
+  usage(geo + " --refine 100000", "--refine");
+  const std::string heads = "heads train --latents " + z + " --labels " + y + " --out " + t + "/h.pt";
+  usage(heads + " --hidden 0", "--hidden");
+  usage(heads + " --hidden 100000000", "--hidden");
+  usage(heads + " --batch 0", "--batch");
+  usage(heads + " --batch 100000000", "--batch");
+  usage(heads + " --epochs 2000000000", "--epochs");
+  usage(heads + " --kind diet --points 1", "--points");
+  usage(heads + " --kind diet --points 100000000000", "--points");
+  const std::string ae = "stitch ae --a-map " + map + " --a-latents " + z + " --b-map " + map + " --b-latents " + z +
+                         " --images " + z;
+  usage(ae + " --anchor-count 0", "--anchor-count");
+  usage(ae + " --anchor-count 100000000000", "--anchor-count");
+  usage(ae + " --grid-rows 100000000", "--grid-rows");
+  usage(ae + " --limit -1", "--limit");
+  const std::string clf = "stitch classify --a-pool " + z + " --b-pool " + z + " --a-train " + z + " --train-labels " + y +
+                          " --b-test " + z + " --test-labels " + y;
+  usage(clf + " --heads 0", "--heads");
+  usage(clf + " --heads 100000000", "--heads");
+  usage(clf + " --epochs 2000000000", "--epochs");
+  usage(clf + " --batch 1", "--batch");
+  usage(clf + " --batch 100000000", "--batch");
+  usage(clf + " --anchor-count 0", "--anchor-count");
+  usage("train-ae --out " + t + "/ae --epochs 0", "--epochs");
+  usage("train-ae --out " + t + "/ae --batch 100000000", "--batch");
+  usage("train-ae --out " + t + "/ae --train-limit -1", "--train-limit");
+  usage("embed --encoder " + map + " --out " + t + "/e.npy --limit -1", "--limit");
+  usage("stitch images --out " + t + "/i.npy --limit -1", "--limit");
+  usage("demo --work " + t + "/demo --items -5", "--items");
+  usage("demo --work " + t + "/demo --items 20000", "--items");
+  usage("demo --work " + t + "/demo --epochs 0", "--epochs");
+  usage("demo --work " + t + "/demo --anchor-count 0", "--anchor-count");
+  usage("demo --work " + t + "/demo --steps 0", "--steps");
+  usage("demo --work " + t + "/demo --sweep-items 0", "--sweep-items");
+  EXPECT_FALSE(fs::exists(t + "/ae"));
 }
 
 }  // namespace
