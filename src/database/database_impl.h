@@ -100,6 +100,8 @@ struct Database::Impl {
   // collection may not have been dropped and recreated in between).
   Status AddImpl(const std::string& collection, const std::string& model, const std::vector<int64_t>& ids,
                MatrixView latents, const std::vector<std::string>& payloads, bool latents_are_reps, BulkStats* stats);
+  // Names of the collections over `set` holding at least one item stored by `model`.
+  Result<std::vector<std::string>> CollectionsWithItemsOf(const std::string& model, const std::string& set) const;
   Result<SearchResults> SearchReps(const CollectionState& c, MatrixView reps, int64_t k, const SearchParams& p) const;
 };
 
