@@ -14,6 +14,7 @@
 #include <limits>
 
 #include "database/database_impl.h"
+#include "database/index_file_header.h"
 #include "relgeo/file_io.h"
 
 namespace relgeo {
@@ -76,17 +77,13 @@ Result<std::unique_ptr<VectorIndex>> Database::Impl::LoadIndex(const CollectionS
     return Status::Corruption(*why);
   }
   const std::string& s = *bytes;
-  const size_t head = 8 + 8 + 8 + 4 + 8;
-  if (s.size() < head || s.compare(0, 8, kIndexMagic, 8) != 0 || GetU64(s, 28) != s.size() - head) {
-    *why = "corrupt: bad header or truncated";
+  const size_t head = index_file::kHeaderSize;
+  index_file::Header h;
+  if (Status hs = index_file::ParseHeader(s, &h); !hs.ok()) {
+    *why = "corrupt: " + hs.message();
     return Status::Corruption(*why);
   }
-  const uint64_t version = GetU64(s, 8);
-  const uint32_t crc = GetU32(s, 24);
-  if (crc32(0, reinterpret_cast<const Bytef*>(s.data() + head), s.size() - head) != crc) {
-    *why = "corrupt: checksum mismatch";
-    return Status::Corruption(*why);
-  }
+  const uint64_t version = h.version;
   if (version != c.version) {
     *why = "stale: index version " + std::to_string(version) + ", database version " + std::to_string(c.version);
     return Status::FailedPrecondition(*why);

@@ -2,6 +2,7 @@
 #include <sstream>
 
 #include "encoder/torch_internal.h"
+#include "encoder/torchscript_archive.h"
 #include "relgeo/file_io.h"
 #include "util/status_error.h"
 
@@ -140,7 +141,9 @@ Result<std::shared_ptr<MetricMap>> MetricMap::Load(const std::string& path, cons
 }
 
 Result<std::shared_ptr<MetricMap>> MetricMap::FromBytes(const std::string& bytes, const MetricMapOptions& options) {
-  if (bytes.empty()) return Status::InvalidArgument("metric map is empty (0 bytes)");
+  // Size cap and ZIP layout first: only an archive torch.jit.save could have written
+  // reaches LibTorch's loader (torchscript_archive.h).
+  RELGEO_RETURN_IF_ERROR(CheckTorchScriptArchive(bytes));
   if (options.input_dim < 0 || options.input_dim > kMaxLatentDim)
     return Status::InvalidArgument("latent dimension " + std::to_string(options.input_dim) + " is out of range [1, " +
                                    std::to_string(kMaxLatentDim) + "] (0: infer it from the map)");
