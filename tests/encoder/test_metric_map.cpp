@@ -8,6 +8,7 @@
 
 #include "encoder/encoder_plan.h"
 #include "encoder/torch_internal.h"
+#include "encoder/torchscript_archive.h"
 #include "fixtures.h"
 #include "relgeo/npy.h"
 #include "relgeo/relative_encoder.h"
@@ -54,6 +55,37 @@ TEST(MetricMap, LoadFailuresAreClear) {
 
 // A map with no outputs per row used to load, and then every encoder built on it
 // divided by the width 0 (SIGFPE). It is refused when the map is probed.
+// What reaches LibTorch's loader is a ZIP archive with a data.pkl record
+// (src/encoder/torchscript_archive.cpp, fuzzed by fuzz/torchscript_archive_fuzzer.cpp);
+// anything else is refused by relgeo with what is wrong.
+TEST(MetricMap, OnlyTorchScriptArchivesReachLibTorch) {
+  const std::string good = MlpMapBytes(3, 4, 5, 1);
+  ASSERT_TRUE(CheckTorchScriptArchive(good).ok());
+  ASSERT_TRUE(MetricMap::FromBytes(good).ok());
+  auto expect_refused = [](const std::string& bytes, const std::string& why) {
+    auto m = MetricMap::FromBytes(bytes);
+    ASSERT_FALSE(m.ok()) << why;
+    EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument) << why;
+    EXPECT_NE(m.status().message().find(why), std::string::npos) << m.status().ToString();
+  };
+  expect_refused("this is not a zip archive", "does not start with a ZIP local file header");
+  expect_refused(std::string("PK\x03\x04", 4) + std::string(100, '\0'), "no ZIP end-of-central-directory record");
+  expect_refused(good.substr(0, good.size() / 2), "not a TorchScript archive");
+  expect_refused(good.substr(0, good.size() - 1), "not a TorchScript archive");
+  // The central directory's offset pointing past the file.
+  std::string bad_offset = good;
+  const size_t eocd = bad_offset.rfind(std::string("PK\x05\x06", 4));
+  ASSERT_NE(eocd, std::string::npos);
+  const size_t locator = eocd - 20;
+  ASSERT_EQ(bad_offset.compare(locator, 4, std::string("PK\x06\x07", 4)), 0) << "torch.jit.save writes ZIP64 records";
+  bad_offset[locator + 8 + 5] = 0x7f;  // the ZIP64 record's offset, far past the end
+  expect_refused(bad_offset, "bad ZIP64 end-of-central-directory locator");
+  // A well-formed ZIP without data.pkl.
+  std::string renamed = good;
+  for (size_t pos = 0; (pos = renamed.find("data.pkl", pos)) != std::string::npos; ++pos) renamed[pos] = 'D';
+  expect_refused(renamed, "no data.pkl record");
+}
+
 TEST(MetricMap, ZeroWidthOutputIsRejectedAtLoad) {
   for (const char* body : {"  return x[:, :0]\n", "  return x.new_zeros([x.size(0), 0])\n",
                            "  return x.new_zeros([x.size(0), 3, 0])\n"}) {
