@@ -47,8 +47,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string& path = Path();
   const int fd = std::stoi(path.substr(path.rfind('/') + 1));
   if (ftruncate(fd, 0) != 0 || pwrite(fd, data, size, 0) != static_cast<ssize_t>(size)) __builtin_trap();
-  CheckRead(relgeo::ReadIdx(path, 0), 0);
-  // The rank LoadIdxDataset asks for images.
-  CheckRead(relgeo::ReadIdx(path, 3), 3);
+  // Any rank, or the rank LoadIdxDataset asks for images (one read per input: each
+  // opens the file and sets up zlib, the bulk of an execution).
+  const int rank = size % 2 == 0 ? 0 : 3;
+  CheckRead(relgeo::ReadIdx(path, rank), rank);
   return 0;
 }

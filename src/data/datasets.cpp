@@ -80,12 +80,12 @@ Result<IdxArray> ReadIdx(const std::string& path, int expected_ndims) {
     total *= dim;
     a.dims.push_back(dim);
   }
-  // The sizes are outside bytes: the buffer grows as data arrives (1 MiB, then
+  // The sizes are outside bytes: the buffer grows as data arrives (64 KiB, then
   // doubling) instead of holding all the header promises up front (4 GiB for a
   // 20-byte file).
   int64_t got = 0;
   while (got < total) {
-    const int64_t chunk = std::min(total - got, std::max<int64_t>(got, int64_t{1} << 20));
+    const int64_t chunk = std::min(total - got, std::max<int64_t>(got, int64_t{1} << 16));
     a.data.resize(static_cast<size_t>(got + chunk));
     const int64_t n = ReadFully(f.get(), a.data.data() + got, chunk, &err);
     got += n;
