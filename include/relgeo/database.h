@@ -185,7 +185,9 @@ class Database {
 
   // ---- models
   Status RegisterModel(const ModelSpec& spec);
-  // Attaches (or replaces) a model's K x d anchor latents for an anchor set.
+  // Attaches (or replaces) a model's K x d anchor latents for an anchor set. Replacing
+  // them is refused (FailedPrecondition, naming the collections) while a collection over
+  // the set holds items the model stored: old and new representations would not compare.
   Status AttachAnchors(const std::string& model, const std::string& anchor_set, MatrixView anchor_latents);
   Status DropModel(const std::string& model);  // items it indexed stay
   Result<std::vector<ModelInfo>> ListModels() const;

@@ -27,6 +27,8 @@
 
 namespace relgeo {
 
+inline constexpr size_t kMaxIndexSpecLength = 256;
+
 struct IndexSpec {
   enum class Kind { kFlat, kHNSW, kIVF };
   Kind kind = Kind::kFlat;
@@ -35,7 +37,8 @@ struct IndexSpec {
   int nlist = 0;              // IVF: number of inverted lists
   std::string ivf_codec = "Flat";  // IVF: "Flat", "SQ8", "PQ<m>"
 
-  // "Flat", "HNSW32", "HNSW32,Flat", "IVF256,Flat", "IVF1024,SQ8", "IVF256,PQ16".
+  // "Flat", "HNSW32", "HNSW32,Flat", "IVF256,Flat", "IVF1024,SQ8", "IVF256,PQ16";
+  // at most kMaxIndexSpecLength bytes.
   static Result<IndexSpec> Parse(const std::string& spec);
   std::string ToString() const;
   // IVF: vectors needed before the index is trained (39 * nlist, FAISS's own

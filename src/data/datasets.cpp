@@ -74,13 +74,24 @@ Result<IdxArray> ReadIdx(const std::string& path, int expected_ndims) {
     if (ReadFully(f.get(), b, 4, &err) != 4) return Status::Corruption(path + ": truncated IDX header (dimensions)");
     const int64_t dim = (int64_t{b[0]} << 24) | (int64_t{b[1]} << 16) | (int64_t{b[2]} << 8) | b[3];
     if (dim == 0) return Status::Corruption(path + ": IDX dimension " + std::to_string(i) + " is zero");
-    total *= dim;
-    if (total > (int64_t{1} << 32))
+    // Checked before multiplying: two dimensions near 2^32 overflow int64.
+    if (dim > (int64_t{1} << 32) / total)
       return Status::Corruption(path + ": IDX dimensions describe more than 4 GiB of data");
+    total *= dim;
     a.dims.push_back(dim);
   }
-  a.data.resize(static_cast<size_t>(total));
-  const int64_t got = ReadFully(f.get(), a.data.data(), total, &err);
+  // The sizes are outside bytes: the buffer grows as data arrives (64 KiB, then
+  // doubling) instead of holding all the header promises up front (4 GiB for a
+  // 20-byte file).
+  int64_t got = 0;
+  while (got < total) {
+    const int64_t chunk = std::min(total - got, std::max<int64_t>(got, int64_t{1} << 16));
+    a.data.resize(static_cast<size_t>(got + chunk));
+    const int64_t n = ReadFully(f.get(), a.data.data() + got, chunk, &err);
+    got += n;
+    if (n != chunk) break;
+  }
+  a.data.resize(static_cast<size_t>(got));
   if (got != total)
     return Status::Corruption(path + ": truncated IDX data: header promises " + std::to_string(total) + " bytes, found " +
                               std::to_string(got) + (err.empty() ? "" : " (" + err + ")"));

@@ -134,6 +134,7 @@ Status Database::DropAnchorSet(const std::string& name) {
     return true;
   }));
   RELGEO_RETURN_IF_ERROR(impl_->store->Write(b));
+  ++impl_->anchors_generation;
   for (const auto& m : models) impl_->DropCaches(m);
   return Status::OK();
 }
@@ -196,6 +197,7 @@ Status Database::RegisterModel(const ModelSpec& spec) {
   b.Put(store::MapBytesKey(spec.name), spec.map_bytes);
   if (m.has_encoder) b.Put(store::EncoderBytesKey(spec.name), spec.encoder_bytes);
   RELGEO_RETURN_IF_ERROR(impl_->store->Write(b));
+  ++impl_->anchors_generation;  // a model dropped and registered again under its name
   std::lock_guard<std::mutex> cl(impl_->cache_mu);
   impl_->maps[spec.name] = *map;
   return Status::OK();
@@ -210,9 +212,26 @@ Status Database::AttachAnchors(const std::string& model, const std::string& anch
     return Status::InvalidArgument("anchor latents have " + std::to_string(anchor_latents.rows()) +
                                    " rows, anchor set '" + anchor_set + "' has " + std::to_string(ids.size()) + " anchors");
   RELGEO_RETURN_IF_ERROR(CheckLatents(anchor_latents, m.latent_dim, "anchor latents").WithContext("model '" + model + "'"));
+  std::string bytes = records::EncodeMatrix(anchor_latents);
+  RELGEO_ASSIGN_OR_RETURN(auto old, impl_->store->Get(store::AnchorLatentsKey(model, anchor_set)));
+  if (old && *old == bytes) return Status::OK();  // the same latents: nothing changes
+  if (old) {
+    // Items encoded with the old latents would no longer be comparable with new ones
+    // (one collection would mix two coordinate systems): refuse, never mix.
+    RELGEO_ASSIGN_OR_RETURN(auto holders, impl_->CollectionsWithItemsOf(model, anchor_set));
+    if (!holders.empty()) {
+      std::string names;
+      for (const auto& h : holders) names += (names.empty() ? "'" : ", '") + h + "'";
+      return Status::FailedPrecondition("cannot replace the anchor latents of model '" + model + "' for anchor set '" +
+                                        anchor_set + "': collection" + (holders.size() > 1 ? "s " : " ") + names +
+                                        " hold" + (holders.size() > 1 ? "" : "s") +
+                                        " items encoded with them (remove those items or drop the collection first)");
+    }
+  }
   store::WriteBatch b;
-  b.Put(store::AnchorLatentsKey(model, anchor_set), records::EncodeMatrix(anchor_latents));
+  b.Put(store::AnchorLatentsKey(model, anchor_set), bytes);
   RELGEO_RETURN_IF_ERROR(impl_->store->Write(b));
+  ++impl_->anchors_generation;
   impl_->DropCaches(model);
   return Status::OK();
 }
@@ -231,6 +250,7 @@ Status Database::DropModel(const std::string& model) {
     return true;
   }));
   RELGEO_RETURN_IF_ERROR(impl_->store->Write(b));
+  ++impl_->anchors_generation;
   impl_->DropCaches(m.name);
   return Status::OK();
 }

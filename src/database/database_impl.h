@@ -13,7 +13,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "database/records.h"
@@ -57,7 +56,13 @@ struct Database::Impl {
   // Caches, guarded by cache_mu (taken inside mu, never the other way round).
   mutable std::mutex cache_mu;
   mutable std::map<std::string, std::shared_ptr<MetricMap>> maps;
-  mutable std::map<std::tuple<std::string, std::string, int, int>, std::shared_ptr<RelativeEncoder>> encoders;
+  // Keyed on model, anchor set and every EncoderOptions field (EncoderCacheKey): an
+  // Encode call with other options must never hand its encoder to a collection.
+  mutable std::map<std::string, std::shared_ptr<RelativeEncoder>> encoders;
+  // Bumped (under the exclusive lock) whenever stored anchor latents or a model's map
+  // may change: AddImpl encodes under the shared lock and re-encodes at commit time if
+  // it moved, so no item holds representations made with replaced anchors (§6).
+  uint64_t anchors_generation = 0;
 
   Status CheckOpen() const { return closed ? Status::FailedPrecondition("database is closed") : Status::OK(); }
 
@@ -68,6 +73,7 @@ struct Database::Impl {
 
   // ---- encoder_cache.cpp
   void DropCaches(const std::string& model);
+  static std::string EncoderCacheKey(const std::string& model, const std::string& set, const EncoderOptions& eo);
   Result<std::shared_ptr<MetricMap>> GetMap(const ModelMeta& m) const;
   Result<std::shared_ptr<RelativeEncoder>> GetEncoder(const std::string& model, const std::string& set,
                                                     const EncoderOptions& eo) const;
@@ -102,6 +108,8 @@ struct Database::Impl {
   Status AddImpl(const std::string& collection, const std::string& model, const std::vector<int64_t>& ids,
                MatrixView latents, const std::vector<std::string>& payloads, bool latents_are_reps, BulkStats* stats,
                const ExtraPut* extra = nullptr);
+  // Names of the collections over `set` holding at least one item stored by `model`.
+  Result<std::vector<std::string>> CollectionsWithItemsOf(const std::string& model, const std::string& set) const;
   Result<SearchResults> SearchReps(const CollectionState& c, MatrixView reps, int64_t k, const SearchParams& p) const;
 };
 

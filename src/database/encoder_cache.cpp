@@ -1,8 +1,24 @@
 // Metric maps, encoder modules and RelativeEncoders built from the stored bytes,
-// cached per model (and per anchor set, steps and mode) until the model changes.
+// cached per model (and per anchor set and encoder options) until the model changes.
 #include "database/database_impl.h"
 
 namespace relgeo {
+
+// Every field of EncoderOptions that can change a representation's bits (precision,
+// fast paths, and the chunking set by the budget and batch rows) is part of the key, so
+// an Encode call with its own options never lends its encoder to Add or Search, which
+// use the collection's stored options only. A new EncoderOptions field belongs here.
+std::string Database::Impl::EncoderCacheKey(const std::string& model, const std::string& set, const EncoderOptions& eo) {
+  std::string k = model;
+  k += '\0';
+  k += set;
+  k += '\0';
+  k += std::to_string(eo.steps) + ',' + std::to_string(static_cast<int>(eo.mode)) + ',' +
+       std::to_string(eo.memory_budget_bytes) + ',' + std::to_string(eo.allow_affine_fast_path) + ',' +
+       std::to_string(eo.allow_native_mlp) + ',' + std::to_string(eo.allow_relu_sign_split) + ',' +
+       std::to_string(static_cast<int>(eo.precision)) + ',' + std::to_string(eo.rows_per_batch);
+  return k;
+}
 
 void Database::Impl::DropCaches(const std::string& model) {
   std::lock_guard<std::mutex> l(cache_mu);
@@ -11,7 +27,7 @@ void Database::Impl::DropCaches(const std::string& model) {
   for (auto it = maps.begin(); it != maps.end();)
     it = it->first.rfind(enc_prefix, 0) == 0 ? maps.erase(it) : std::next(it);
   for (auto it = encoders.begin(); it != encoders.end();)
-    it = std::get<0>(it->first) == model ? encoders.erase(it) : std::next(it);
+    it = it->first.compare(0, model.size() + 1, model + '\0') == 0 ? encoders.erase(it) : std::next(it);
 }
 
 Result<std::shared_ptr<MetricMap>> Database::Impl::GetMap(const ModelMeta& m) const {
@@ -33,7 +49,7 @@ Result<std::shared_ptr<MetricMap>> Database::Impl::GetMap(const ModelMeta& m) co
 
 Result<std::shared_ptr<RelativeEncoder>> Database::Impl::GetEncoder(const std::string& model, const std::string& set,
                                                     const EncoderOptions& eo) const {
-  auto key = std::make_tuple(model, set, eo.steps, static_cast<int>(eo.mode));
+  const std::string key = EncoderCacheKey(model, set, eo);
   {
     std::lock_guard<std::mutex> l(cache_mu);
     auto it = encoders.find(key);

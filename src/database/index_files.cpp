@@ -14,6 +14,7 @@
 #include <limits>
 
 #include "database/database_impl.h"
+#include "database/index_file_header.h"
 #include "relgeo/file_io.h"
 
 namespace relgeo {
@@ -25,7 +26,6 @@ using records::GetU64;
 using records::PutU32;
 using records::PutU64;
 
-constexpr char kIndexMagic[] = "RGIDX001";
 
 }  // namespace
 
@@ -42,7 +42,7 @@ Status Database::Impl::SaveIndex(CollectionState& c) {
   // the database on open then means acknowledged writes were lost (§5.4).
   const uint64_t sequence = store->LatestSequence();
   RELGEO_RETURN_IF_ERROR(store->SyncWal().WithContext("cannot save the index of collection '" + c.meta.name + "'"));
-  std::string head(kIndexMagic, 8);
+  std::string head(index_file::kMagic, 8);
   PutU64(&head, c.version);
   PutU64(&head, sequence);
   PutU32(&head, static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(body.data()), body.size())));
@@ -85,17 +85,13 @@ Result<std::unique_ptr<VectorIndex>> Database::Impl::LoadIndex(const CollectionS
     return Status::Corruption(*why);
   }
   const std::string& s = *bytes;
-  const size_t head = 8 + 8 + 8 + 4 + 8;
-  if (s.size() < head || s.compare(0, 8, kIndexMagic, 8) != 0 || GetU64(s, 28) != s.size() - head) {
-    *why = "corrupt: bad header or truncated";
+  const size_t head = index_file::kHeaderSize;
+  index_file::Header h;
+  if (Status hs = index_file::ParseHeader(s, &h); !hs.ok()) {
+    *why = "corrupt: " + hs.message();
     return Status::Corruption(*why);
   }
-  const uint64_t version = GetU64(s, 8), sequence = GetU64(s, 16);
-  const uint32_t crc = GetU32(s, 24);
-  if (crc32(0, reinterpret_cast<const Bytef*>(s.data() + head), s.size() - head) != crc) {
-    *why = "corrupt: checksum mismatch";
-    return Status::Corruption(*why);
-  }
+  const uint64_t version = h.version, sequence = h.sequence;
   // An index saved after the WAL was synced (SaveIndex) can only be behind the
   // database, never ahead: ahead means RocksDB lost acknowledged writes (a damaged
   // WAL or table file that recovery silently cut short). That is the database's

@@ -73,9 +73,11 @@ Status Database::Impl::AddImpl(const std::string& collection, const std::string&
   RELGEO_RETURN_IF_ERROR(ValidateIds(ids, latents.rows(), payloads));
   Matrix reps;
   uint32_t cid;
+  uint64_t generation;
   auto t0 = Clock::now();
   {
     std::shared_lock<FairSharedMutex> l(mu);
+    generation = anchors_generation;
     RELGEO_RETURN_IF_ERROR(CheckOpen());
     RELGEO_ASSIGN_OR_RETURN(const CollectionState* c, GetCollection(collection));
     cid = c->meta.cid;
@@ -95,8 +97,40 @@ Status Database::Impl::AddImpl(const std::string& collection, const std::string&
   auto it = collections.find(collection);
   if (it == collections.end() || it->second.meta.cid != cid)
     return Status::FailedPrecondition("collection '" + collection + "' was dropped during the call");
+  if (!latents_are_reps && generation != anchors_generation) {
+    // Anchor latents (or a model) changed between encoding and now: encode again with
+    // the current ones, under the exclusive lock so they cannot change once more.
+    auto t2 = Clock::now();
+    RELGEO_ASSIGN_OR_RETURN(reps, EncodeFor(it->second, model, latents));
+    if (stats) stats->encode_seconds += Seconds(t2, Clock::now());
+  }
   return CommitItems(it->second, model, ids.data(), reps, &payloads, stats ? &stats->store_seconds : nullptr,
                      stats ? &stats->index_seconds : nullptr, extra);
+}
+
+Result<std::vector<std::string>> Database::Impl::CollectionsWithItemsOf(const std::string& model,
+                                                                     const std::string& set) const {
+  std::vector<std::string> out;
+  for (const auto& [name, c] : collections) {
+    if (c.meta.options.anchor_set != set || c.count == 0) continue;
+    bool found = false;
+    Status inner;
+    RELGEO_RETURN_IF_ERROR(store->Scan(store::ItemPrefix(c.meta.cid), [&](const std::string& k, const std::string& v) {
+      std::string item_model, payload;
+      const float* rep;
+      int64_t K;
+      inner = records::DecodeItem(v, &item_model, &rep, &K, &payload);
+      if (!inner.ok()) {
+        inner = inner.WithContext("item " + std::to_string(store::ItemIdFromKey(k)) + " of collection '" + name + "'");
+        return false;
+      }
+      found = item_model == model;
+      return !found;
+    }));
+    RELGEO_RETURN_IF_ERROR(inner);
+    if (found) out.push_back(name);
+  }
+  return out;
 }
 
 namespace {

@@ -4,6 +4,10 @@
 #include <nlohmann/json.hpp>
 
 #include <cstring>
+#include <limits>
+#include <stdexcept>
+
+#include "relgeo/relative_encoder.h"
 
 namespace relgeo::records {
 
@@ -102,6 +106,27 @@ Result<std::vector<int64_t>> DecodeAnchorSet(const std::string& s) {
   return ids;
 }
 
+namespace {
+// A JSON integer in [lo, hi], else a damaged record (thrown, caught by the decoders).
+// nlohmann's own conversions do not check: a float out of an integer type's range is
+// undefined behaviour, a large integer wraps (found by fuzz/records_fuzzer.cpp).
+int64_t Int(const json& j, const char* key, int64_t lo, int64_t hi) {
+  const json& v = j.at(key);
+  if (v.is_number_unsigned()) {
+    const uint64_t u = v.get<uint64_t>();
+    if (u <= static_cast<uint64_t>(hi) && static_cast<int64_t>(u) >= lo) return static_cast<int64_t>(u);
+  } else if (v.is_number_integer()) {
+    const int64_t x = v.get<int64_t>();
+    if (x >= lo && x <= hi) return x;
+  } else {
+    throw std::invalid_argument(std::string("'") + key + "' is not an integer");
+  }
+  throw std::out_of_range(std::string("'") + key + "' is out of range [" + std::to_string(lo) + ", " +
+                          std::to_string(hi) + "]");
+}
+constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
+}  // namespace
+
 std::string EncodeModel(const ModelMeta& m) {
   return json{{"name", m.name}, {"latent_dim", m.latent_dim}, {"output_dim", m.output_dim},
               {"distance", OutputDistanceName(m.distance)}, {"has_encoder", m.has_encoder}, {"map_bytes", m.map_bytes}}.dump();
@@ -111,13 +136,13 @@ Result<ModelMeta> DecodeModel(const std::string& s) {
     json j = json::parse(s);
     ModelMeta m;
     m.name = j.at("name");
-    m.latent_dim = j.at("latent_dim");
-    m.output_dim = j.at("output_dim");
+    m.latent_dim = Int(j, "latent_dim", 0, kInt64Max);
+    m.output_dim = Int(j, "output_dim", 0, kInt64Max);
     auto d = ParseOutputDistance(j.at("distance").get<std::string>());
     if (!d.ok()) return Status::Corruption("model record: " + d.status().message());
     m.distance = *d;
     m.has_encoder = j.at("has_encoder");
-    m.map_bytes = j.at("map_bytes");
+    m.map_bytes = Int(j, "map_bytes", 0, kInt64Max);
     return m;
   } catch (const std::exception& e) {
     return Status::Corruption(std::string("model record is damaged: ") + e.what());
@@ -134,14 +159,14 @@ Result<CollectionMeta> DecodeCollection(const std::string& s) {
     json j = json::parse(s);
     CollectionMeta c;
     c.name = j.at("name");
-    c.cid = j.at("cid");
+    c.cid = static_cast<uint32_t>(Int(j, "cid", 0, std::numeric_limits<uint32_t>::max()));
     c.options.anchor_set = j.at("anchor_set");
     c.options.index = j.at("index");
-    c.options.steps = j.at("steps");
+    c.options.steps = static_cast<int>(Int(j, "steps", 1, kMaxSteps));
     auto mode = ParsePathMode(j.at("mode").get<std::string>());
     if (!mode.ok()) return Status::Corruption("collection record: " + mode.status().message());
     c.options.mode = *mode;
-    c.K = j.at("K");
+    c.K = Int(j, "K", 0, kMaxAnchors);
     return c;
   } catch (const std::exception& e) {
     return Status::Corruption(std::string("collection record is damaged: ") + e.what());

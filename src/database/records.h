@@ -27,6 +27,8 @@ Result<Matrix> DecodeMatrix(const std::string& s);
 // u32 len, model name, u32 K, K x float32, payload (the rest).
 std::string EncodeItem(const std::string& model, const float* rep, int64_t K, const std::string& payload);
 // Decodes an item value; `rep` points into `s`. model and payload may be null.
+// `rep` is only 1-byte aligned (it follows the model name): copy from it (memcpy,
+// vector::assign), never load floats through it one by one.
 Status DecodeItem(const std::string& s, std::string* model, const float** rep, int64_t* K, std::string* payload);
 
 // Collection state: u64 version (mutation counter), u64 item count.

@@ -7,7 +7,6 @@
 #include <cstdlib>
 #include <mutex>
 #include <regex>
-#include <string_view>
 
 #include "encoder/torch_internal.h"
 #include "util/status_error.h"
@@ -20,18 +19,6 @@
 #endif
 
 namespace relgeo {
-
-bool LooksLikePt2Archive(const std::string& bytes) {
-  // Zip entry names are stored in clear in the local headers.
-  return bytes.size() >= 4 && bytes.compare(0, 4, "PK\x03\x04") == 0 &&
-         std::string_view(bytes).find("/archive_format") != std::string_view::npos;
-}
-
-namespace {
-bool HasAotiModel(const std::string& bytes) {
-  return std::string_view(bytes).find("/data/aotinductor/") != std::string_view::npos;
-}
-}  // namespace
 
 #if RELGEO_HAVE_AOTI
 
@@ -148,10 +135,6 @@ Status ProbeShapes(AotiPackage& p, int64_t given_dim) {
 
 Result<std::shared_ptr<AotiPackage>> LoadAotiPackage(const std::string& bytes, const torch::Device& device,
                                                      int64_t input_dim) {
-  if (!HasAotiModel(bytes))
-    return Status::InvalidArgument(
-        "this .pt2 archive holds no AOTInductor model (an ExportedProgram saved with torch.export.save?); "
-        "compile it with torch._inductor.aoti_compile_and_package (docs/export.md)");
   EnableAotiInputChecks();
   TempFile file;
   RELGEO_RETURN_IF_ERROR(file.Write(bytes));
@@ -209,9 +192,7 @@ torch::Tensor RunAotiPackage(const AotiPackage& p, const torch::Tensor& x) {
 
 struct AotiPackage {};
 
-Result<std::shared_ptr<AotiPackage>> LoadAotiPackage(const std::string& bytes, const torch::Device&, int64_t) {
-  if (!HasAotiModel(bytes))
-    return Status::InvalidArgument("this .pt2 archive holds no AOTInductor model (docs/export.md)");
+Result<std::shared_ptr<AotiPackage>> LoadAotiPackage(const std::string&, const torch::Device&, int64_t) {
   return Status::Unimplemented("this relgeo is built against LibTorch " TORCH_VERSION
                                ", which cannot run torch.export/AOTInductor packages (.pt2); build relgeo "
                                "with the default -DRELGEO_TORCH=venv (PyTorch >= 2.7), or save the map as TorchScript");

@@ -14,14 +14,10 @@ namespace relgeo {
 
 struct AotiPackage;  // the loaded package and the batch shapes it accepts (aoti_map.cpp)
 
-// Whether `bytes` is a PyTorch 2 archive (.pt2): a zip whose entries sit under
-// "<name>/data/" with an "archive_format" entry, unlike a TorchScript zip.
-bool LooksLikePt2Archive(const std::string& bytes);
-
-// Loads an AOTInductor package from its bytes on `device`. input_dim 0 infers the
-// latent dimension from the package's own input checks. Fails with a clear Status for
-// an ExportedProgram that was never compiled (torch.export.save), a package compiled
-// for another device, and on a LibTorch without AOTInductor (the Debian 1.13 build).
+// Loads an AOTInductor package (bytes InspectMapArchive classified as kAotiPackage)
+// on `device`. input_dim 0 infers the latent dimension from the package's own input
+// checks. Fails with a clear Status for a package compiled for another device, and on
+// a LibTorch without AOTInductor (the Debian 1.13 build).
 Result<std::shared_ptr<AotiPackage>> LoadAotiPackage(const std::string& bytes, const torch::Device& device,
                                                      int64_t input_dim);
 int64_t AotiInputDim(const AotiPackage& package);

@@ -3,6 +3,7 @@
 
 #include "encoder/aoti_map.h"
 #include "encoder/torch_internal.h"
+#include "encoder/torchscript_archive.h"
 #include "relgeo/file_io.h"
 #include "util/status_error.h"
 
@@ -145,7 +146,9 @@ Result<std::shared_ptr<MetricMap>> MetricMap::Load(const std::string& path, cons
 }
 
 Result<std::shared_ptr<MetricMap>> MetricMap::FromBytes(const std::string& bytes, const MetricMapOptions& options) {
-  if (bytes.empty()) return Status::InvalidArgument("metric map is empty (0 bytes)");
+  // Size cap and ZIP layout first: only an archive torch.jit.save or AOTInductor could
+  // have written reaches LibTorch's loaders (torchscript_archive.h).
+  RELGEO_ASSIGN_OR_RETURN(MapArchiveKind kind, InspectMapArchive(bytes));
   if (options.input_dim < 0 || options.input_dim > kMaxLatentDim)
     return Status::InvalidArgument("latent dimension " + std::to_string(options.input_dim) + " is out of range [1, " +
                                    std::to_string(kMaxLatentDim) + "] (0: infer it from the map)");
@@ -155,7 +158,11 @@ Result<std::shared_ptr<MetricMap>> MetricMap::FromBytes(const std::string& bytes
   impl->device_name = options.device;
   impl->distance = options.distance;
   int64_t d = options.input_dim;
-  if (LooksLikePt2Archive(bytes)) {
+  if (kind == MapArchiveKind::kExportedProgram)
+    return Status::InvalidArgument(
+        "this .pt2 archive holds no AOTInductor model (an ExportedProgram saved with torch.export.save?); "
+        "compile it with torch._inductor.aoti_compile_and_package (docs/export.md)");
+  if (kind == MapArchiveKind::kAotiPackage) {
     RELGEO_ASSIGN_OR_RETURN(impl->package, LoadAotiPackage(bytes, device, d));
     d = AotiInputDim(*impl->package);
   } else {

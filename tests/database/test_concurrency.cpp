@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <random>
 #include <set>
@@ -97,6 +98,77 @@ TEST(Database, ConcurrentSearchesWhileOneWrites) {
     EXPECT_EQ(failures.load(), 0) << spec;
     EXPECT_GT(searches.load(), 2 * kBatches) << spec;
   }
+}
+
+// AttachAnchors racing Add: Add encodes under the shared lock and commits under the
+// exclusive one, and AttachAnchors may slip in between (the collection holds none of
+// the model's items yet, so it is allowed). The commit must then not store what the
+// old anchors made: every item must equal an encoding with the anchors that are
+// current once both calls are done (new ones if the attach succeeded, the old ones if
+// it was refused because the items were already there).
+TEST(Database, ConcurrentAttachAnchorsAndAdd) {
+  const int64_t K = 12, d = 4, n = 48;
+  auto db = OpenOrDie(FreshDir("conc_attach"));
+  ASSERT_TRUE(db);
+  ModelSpec a;
+  a.name = "A";
+  a.map_bytes = MlpMapBytes(d, 16, 8, 3);
+  ASSERT_OK(db->RegisterModel(a));
+  const Matrix old_anchors = RandomMatrix(K, d, 4), new_anchors = RandomMatrix(K, d, 5);
+  const Matrix z = RandomMatrix(n, d, 6);
+  std::mt19937 rng(7);
+  int attached = 0, refused = 0;
+  int64_t add_us = 20000;
+  const int kTrials = 24;
+  for (int t = 0; t < kTrials; ++t) {
+    const std::string set = "S" + std::to_string(t), coll = "c" + std::to_string(t);
+    ASSERT_OK(db->CreateAnchorSet(set, Iota(K)));
+    ASSERT_OK(db->AttachAnchors("A", set, old_anchors));
+    CollectionOptions co;
+    co.anchor_set = set;
+    co.steps = 16;
+    ASSERT_OK(db->CreateCollection(coll, co));
+    // Warms the cache: Add then encodes with the old anchors' encoder straight away.
+    ASSERT_TRUE(db->Encode("A", set, z, {16}).ok());
+    // The attach lands before, during or after Add: a delay up to twice the last Add's
+    // time (which varies a lot: a fresh thread starts its own OpenMP team; TSan).
+    const int64_t delay_us = static_cast<int64_t>(rng() % static_cast<uint64_t>(2 * add_us + 1));
+    std::atomic<bool> go{false};
+    Status add_status, attach_status;
+    std::thread adder([&] {
+      while (!go.load()) {}
+      const auto a0 = std::chrono::steady_clock::now();
+      add_status = db->Add(coll, "A", Iota(n), z);
+      add_us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - a0).count();
+    });
+    std::thread attacher([&] {
+      while (!go.load()) {}
+      std::this_thread::sleep_for(std::chrono::microseconds(delay_us));
+      attach_status = db->AttachAnchors("A", set, new_anchors);
+    });
+    go = true;
+    adder.join();
+    attacher.join();
+    ASSERT_OK(add_status);
+    if (attach_status.ok()) {
+      ++attached;
+    } else {
+      ASSERT_EQ(attach_status.code(), StatusCode::kFailedPrecondition) << attach_status.ToString();
+      ++refused;
+    }
+    // What the anchors now stored make of z, with the collection's options.
+    auto want = db->Encode("A", set, z, {16});
+    ASSERT_TRUE(want.ok()) << want.status().ToString();
+    for (int64_t id = 0; id < n; ++id) {
+      auto item = db->Get(coll, id);
+      ASSERT_TRUE(item.ok()) << item.status().ToString();
+      ASSERT_EQ(item->representation, std::vector<float>(want->row(id), want->row(id) + K))
+          << "trial " << t << " item " << id << (attach_status.ok() ? " (attach succeeded" : " (attach refused")
+          << ", delay " << delay_us << " us)";
+    }
+  }
+  std::cout << "attach succeeded " << attached << " times, refused " << refused << " times\n";
+  EXPECT_GT(attached, 0);
 }
 
 }  // namespace

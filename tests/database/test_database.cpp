@@ -404,5 +404,48 @@ TEST(Database, IndexSpecsAreStoredInTheirCanonicalSpelling) {
   }
 }
 
+// Replacing a model's anchor latents while a collection holds items it encoded with
+// the old ones would mix two coordinate systems in one index: refused, naming the
+// collections. The same latents again, another anchor set, or no items left: allowed.
+TEST(Database, AttachAnchorsRefusesToReplaceLatentsInUse) {
+  CrossSetup s;
+  auto db = OpenOrDie(FreshDir("attach_in_use"));
+  ASSERT_TRUE(db);
+  s.Register(*db);
+  CollectionOptions co;
+  co.anchor_set = "S";
+  ASSERT_OK(db->CreateCollection("other", co));
+  ASSERT_OK(db->CreateCollection("empty", co));
+  ASSERT_OK(db->Add("items", "A", Iota(20), s.za.view().RowSlice(0, 20)));
+  ASSERT_OK(db->Add("other", "A", Iota(5), s.za.view().RowSlice(0, 5)));
+  ASSERT_OK(db->Add("other", "B", Iota(5, 100), s.zb.view().RowSlice(0, 5)));
+  auto before = db->Get("items", 3);
+  ASSERT_TRUE(before.ok());
+  const Matrix new_anchors = RandomMatrix(s.K, s.d, 99);
+  Status st = db->AttachAnchors("A", "S", new_anchors);
+  EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition) << st.ToString();
+  EXPECT_NE(st.message().find("collections 'items', 'other' hold items encoded with them"), std::string::npos)
+      << st.message();
+  EXPECT_EQ(st.message().find("'empty'"), std::string::npos) << st.message();
+  // Nothing changed: the stored anchors still encode to the stored representations.
+  auto again = db->Encode("A", "S", s.za.view().RowSlice(3, 1), {6});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(std::vector<float>(again->row(0), again->row(0) + s.K), before->representation);
+  // The very same latents: a no-op.
+  EXPECT_OK(db->AttachAnchors("A", "S", s.anchors_a));
+  // Another anchor set (no items over it): fine.
+  ASSERT_OK(db->CreateAnchorSet("S2", Iota(s.K, 1000)));
+  EXPECT_OK(db->AttachAnchors("A", "S2", new_anchors));
+  EXPECT_OK(db->AttachAnchors("A", "S2", s.anchors_a));
+  // Once no collection holds A's items, replacing is allowed.
+  ASSERT_OK(db->DropCollection("items"));
+  ASSERT_TRUE(db->Remove("other", Iota(5)).ok());
+  EXPECT_OK(db->AttachAnchors("A", "S", new_anchors));
+  // B's items in 'other' do not block A, but do block B.
+  st = db->AttachAnchors("B", "S", new_anchors);
+  EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition) << st.ToString();
+  EXPECT_NE(st.message().find("collection 'other' holds items"), std::string::npos) << st.message();
+}
+
 }  // namespace
 }  // namespace relgeo

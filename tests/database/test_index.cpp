@@ -22,6 +22,7 @@
 
 #include "database/db_test_util.h"
 #include "relgeo/database.h"
+#include "relgeo/index.h"
 #include "relgeo/npy.h"
 
 namespace relgeo {
@@ -113,6 +114,27 @@ TEST(Database, RecallOfHnswAndIvfAgainstFlat) {
   EXPECT_GE(recall("hnsw", {64, 0}), 0.95);
   auto r = db->SearchRepresentations("hnsw", queries, k, {64, 0});
   for (int64_t id : r->ids) EXPECT_GE(id, 3000);
+}
+
+// Index specs are outside text (--index, records, index files); found by
+// fuzz/index_spec_fuzzer.cpp and by hand: std::regex recursed once per character
+// (100k spaces overflowed the stack), and a PQ m past int made std::stoi throw in
+// VectorIndex::Create.
+TEST(IndexSpec, HostileTextIsRefusedNotACrash) {
+  auto r = IndexSpec::Parse(std::string(200000, ' ') + "Flat");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("too long"), std::string::npos) << r.status().ToString();
+  EXPECT_TRUE(IndexSpec::Parse(std::string(200, ' ') + "Flat").ok());
+  r = IndexSpec::Parse("IVF4,PQ99999999999");
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+  EXPECT_EQ(IndexSpec::Parse("IVF4,PQ0").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(IndexSpec::Parse("IVF4,PQ2000000").status().code(), StatusCode::kInvalidArgument);
+  auto pq = IndexSpec::Parse("ivf4, pq0008");
+  ASSERT_TRUE(pq.ok()) << pq.status().ToString();
+  EXPECT_EQ(pq->ToString(), "IVF4,PQ8");
+  auto idx = VectorIndex::Create(*pq, 16);
+  EXPECT_TRUE(idx.ok()) << idx.status().ToString();
 }
 
 }  // namespace

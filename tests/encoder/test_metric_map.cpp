@@ -6,10 +6,15 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <utility>
+#include <vector>
+
+#include <zlib.h>
 
 #include "encoder/aoti_map.h"
 #include "encoder/encoder_plan.h"
 #include "encoder/torch_internal.h"
+#include "encoder/torchscript_archive.h"
 #include "fixtures.h"
 #include "relgeo/npy.h"
 #include "relgeo/relative_encoder.h"
@@ -54,28 +59,87 @@ TEST(MetricMap, LoadFailuresAreClear) {
   EXPECT_FALSE(ParsePathMode("area").ok());
 }
 
-// A map with no outputs per row used to load, and then every encoder built on it
-// divided by the width 0 (SIGFPE). It is refused when the map is probed.
-// .pt2 archives are told apart from TorchScript by their zip layout (docs/design.md
-// §4.10). The packages PyTorch compiles are checked end to end in tests/python/.
+// .pt2 archives are told apart from TorchScript by their ZIP entries (docs/design.md
+// §4.10; torchscript_archive.cpp). The packages PyTorch compiles are checked end to end
+// in tests/python/test_torch_export.py.
+std::string StoredZip(const std::vector<std::pair<std::string, std::string>>& files) {
+  auto le = [](std::string* out, uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  };
+  std::string body, central;
+  for (const auto& [name, data] : files) {
+    const uint32_t crc = crc32(0, reinterpret_cast<const Bytef*>(data.data()), data.size());
+    const uint64_t offset = body.size();
+    body += std::string("PK\x03\x04", 4);
+    le(&body, 20, 2), le(&body, 0, 2), le(&body, 0, 2), le(&body, 0, 2), le(&body, 0, 2), le(&body, crc, 4);
+    le(&body, data.size(), 4), le(&body, data.size(), 4), le(&body, name.size(), 2), le(&body, 0, 2);
+    body += name + data;
+    central += std::string("PK\x01\x02", 4);
+    le(&central, 20, 2), le(&central, 20, 2), le(&central, 0, 2), le(&central, 0, 2), le(&central, 0, 2);
+    le(&central, 0, 2), le(&central, crc, 4), le(&central, data.size(), 4), le(&central, data.size(), 4);
+    le(&central, name.size(), 2), le(&central, 0, 2), le(&central, 0, 2), le(&central, 0, 2), le(&central, 0, 2);
+    le(&central, 0, 4), le(&central, offset, 4);
+    central += name;
+  }
+  std::string out = body + central + std::string("PK\x05\x06", 4);
+  le(&out, 0, 2), le(&out, 0, 2), le(&out, files.size(), 2), le(&out, files.size(), 2);
+  le(&out, central.size(), 4), le(&out, body.size(), 4), le(&out, 0, 2);
+  return out;
+}
+
 TEST(MetricMap, Pt2ArchivesGetTheirOwnClearErrors) {
-  auto entry = [](const std::string& name) { return std::string("PK\x03\x04", 4) + std::string(26, '\0') + name; };
   // An ExportedProgram saved by torch.export.save: no compiled model inside.
-  std::string program = entry("model/archive_format") + "pt2" + entry("model/models/model.json");
-  EXPECT_TRUE(LooksLikePt2Archive(program));
+  const std::string program = StoredZip({{"model/archive_format", "pt2"}, {"model/models/model.json", "{}"}});
+  ASSERT_EQ(*InspectMapArchive(program), MapArchiveKind::kExportedProgram);
   auto r = MetricMap::FromBytes(program);
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(r.status().message().find("aoti_compile_and_package"), std::string::npos) << r.status().message();
   // A package with an AOTInductor entry but nothing loadable in it.
-  std::string broken = entry("model/archive_format") + "pt2" + entry("model/data/aotinductor/model/x.wrapper.so");
+  const std::string broken =
+      StoredZip({{"model/archive_format", "pt2"}, {"model/data/aotinductor/model/x.wrapper.so", "not an ELF"}});
+  ASSERT_EQ(*InspectMapArchive(broken), MapArchiveKind::kAotiPackage);
   auto b = MetricMap::FromBytes(broken);
   EXPECT_FALSE(b.ok());
   EXPECT_EQ(b.status().code(), TORCH_VERSION_MAJOR >= 2 ? StatusCode::kInvalidArgument : StatusCode::kUnimplemented)
       << b.status().message();
-  // A TorchScript archive is not a .pt2.
-  EXPECT_FALSE(LooksLikePt2Archive(MlpMapBytes(3, 4, 5, 1)));
+  // TorchScript stays TorchScript; a .pt2 is no TorchScript archive.
+  EXPECT_EQ(*InspectMapArchive(MlpMapBytes(3, 4, 5, 1)), MapArchiveKind::kTorchScript);
+  EXPECT_FALSE(CheckTorchScriptArchive(program).ok());
 }
 
+// What reaches LibTorch's loader is a ZIP archive with a data.pkl record
+// (src/encoder/torchscript_archive.cpp, fuzzed by fuzz/torchscript_archive_fuzzer.cpp);
+// anything else is refused by relgeo with what is wrong.
+TEST(MetricMap, OnlyTorchScriptArchivesReachLibTorch) {
+  const std::string good = MlpMapBytes(3, 4, 5, 1);
+  ASSERT_TRUE(CheckTorchScriptArchive(good).ok());
+  ASSERT_TRUE(MetricMap::FromBytes(good).ok());
+  auto expect_refused = [](const std::string& bytes, const std::string& why) {
+    auto m = MetricMap::FromBytes(bytes);
+    ASSERT_FALSE(m.ok()) << why;
+    EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument) << why;
+    EXPECT_NE(m.status().message().find(why), std::string::npos) << m.status().ToString();
+  };
+  expect_refused("this is not a zip archive", "does not start with a ZIP local file header");
+  expect_refused(std::string("PK\x03\x04", 4) + std::string(100, '\0'), "no ZIP end-of-central-directory record");
+  expect_refused(good.substr(0, good.size() / 2), "not a TorchScript archive");
+  expect_refused(good.substr(0, good.size() - 1), "not a TorchScript archive");
+  // The central directory's offset pointing past the file.
+  std::string bad_offset = good;
+  const size_t eocd = bad_offset.rfind(std::string("PK\x05\x06", 4));
+  ASSERT_NE(eocd, std::string::npos);
+  const size_t locator = eocd - 20;
+  ASSERT_EQ(bad_offset.compare(locator, 4, std::string("PK\x06\x07", 4)), 0) << "torch.jit.save writes ZIP64 records";
+  bad_offset[locator + 8 + 5] = 0x7f;  // the ZIP64 record's offset, far past the end
+  expect_refused(bad_offset, "bad ZIP64 end-of-central-directory locator");
+  // A well-formed ZIP without data.pkl.
+  std::string renamed = good;
+  for (size_t pos = 0; (pos = renamed.find("data.pkl", pos)) != std::string::npos; ++pos) renamed[pos] = 'D';
+  expect_refused(renamed, "no data.pkl record");
+}
+
+// A map with no outputs per row used to load, and then every encoder built on it
+// divided by the width 0 (SIGFPE). It is refused when the map is probed.
 TEST(MetricMap, ZeroWidthOutputIsRejectedAtLoad) {
   for (const char* body : {"  return x[:, :0]\n", "  return x.new_zeros([x.size(0), 0])\n",
                            "  return x.new_zeros([x.size(0), 3, 0])\n"}) {

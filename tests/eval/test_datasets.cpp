@@ -2,6 +2,9 @@
 // split, corrupt and truncated files, the installed files when present.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <cmath>
@@ -145,6 +148,41 @@ TEST(Idx, CorruptAndTruncatedFilesAreRejected) {
   ASSERT_TRUE(WriteIdxGz(d + "/lb_bad.gz", bad).ok());
   EXPECT_EQ(LoadIdxDataset(d + "/im.gz", d + "/lb_bad.gz", 10).status().code(), StatusCode::kCorruption);
   EXPECT_TRUE(LoadIdxDataset(d + "/im.gz", d + "/lb_bad.gz", 0).ok());
+}
+
+// Header sizes are outside bytes (found by fuzz/idx_fuzzer.cpp): two dimensions near
+// 2^32 overflowed int64 (and then threw from vector::resize), and a 20-byte file
+// claiming 1 GiB made the reader allocate and zero all of it before reading.
+TEST(Idx, HeaderSizesDoNotOverflowOrAllocateAhead) {
+  auto r = ReadIdx(WriteTempFile("huge_dims.idx", IdxHeader(2, {0xFFFFFFFFu, 0xFFFFFFFFu}) + "abcd"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(r.status().message().find("more than 4 GiB"), std::string::npos) << r.status().ToString();
+  r = ReadIdx(WriteTempFile("huge_dims4.idx", IdxHeader(4, {65536, 65536, 65536, 65536}) + "abcd"));
+  EXPECT_EQ(r.status().code(), StatusCode::kCorruption);
+  // 1 GiB promised, 8 bytes present: read in a child, whose peak memory is measured.
+  const std::string p = WriteTempFile("claims_1gib.idx", IdxHeader(2, {65536, 16384}) + std::string(8, '\1'));
+  long rss_pages = 0, vm_pages = 0;
+  {
+    std::ifstream statm("/proc/self/statm");
+    statm >> vm_pages >> rss_pages;
+  }
+  const long rss_kb = rss_pages * (sysconf(_SC_PAGESIZE) / 1024);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto c = ReadIdx(p, 0);
+    _exit(!c.ok() && c.status().code() == StatusCode::kCorruption &&
+                  c.status().message().find("truncated IDX data") != std::string::npos
+              ? 0
+              : 1);
+  }
+  int status = 0;
+  struct rusage ru {};
+  ASSERT_EQ(wait4(pid, &status, 0, &ru), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the read did not fail as truncated";
+  EXPECT_LT(ru.ru_maxrss, rss_kb + 256 * 1024) << "peak KiB of the child; the parent had " << rss_kb;
 }
 
 TEST(FashionMnist, RealFilesWhenInstalled) {
