@@ -3,11 +3,19 @@
 # runs each for a short while over its checked-in seeds (fuzz/corpus/<target>/) and a
 # scratch corpus, failing on any crash, sanitizer report or broken check.
 # FUZZ_SECONDS (default 20) per target; FUZZ_RUNS=N runs N inputs instead (reproducible
-# length). Needs clang++ and libFuzzer (Debian: clang libclang-rt-14-dev). The 1M-run
+# length). Installs clang and libFuzzer (Debian: clang libclang-rt-14-dev) when missing. The 1M-run
 # results and how to run longer are in fuzz/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${RELGEO_FUZZ_BUILD_DIR:-build-fuzz}
+# clang and its libFuzzer runtime, when missing (a fresh machine has neither).
+if ! command -v clang++ > /dev/null || ! dpkg-query -W -f='${Status}' libclang-rt-14-dev 2>/dev/null | grep -q "ok installed"; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "fuzz_check: installing clang libclang-rt-14-dev"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends clang libclang-rt-14-dev
+fi
 CXX_FUZZ=${RELGEO_FUZZ_CXX:-$(command -v clang++ || command -v clang++-14)}
 if [ ! -f "$BUILD/build.ninja" ]; then
   launcher=()

@@ -5,6 +5,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <iostream>
+#include <streambuf>
 #include <mutex>
 #include <regex>
 
@@ -91,12 +93,31 @@ ShapeHint HintFor(const std::string& msg, int dim) {
   return h;
 }
 
+// The generated code prints each refused call on std::cerr before throwing; the probe's
+// refusals are expected, so they are silenced (and the stream restored) around it.
+class QuietCerr {
+ public:
+  QuietCerr() : saved_(std::cerr.rdbuf(&sink_)) {}
+  ~QuietCerr() { std::cerr.rdbuf(saved_); }
+
+ private:
+  struct NullBuf : std::streambuf {
+    int overflow(int c) override { return traits_type::not_eof(c); }
+  } sink_;
+  std::streambuf* saved_;
+};
+
 // Learns the latent width (unless given) and the batch rule from the package's own
 // input checks: a few calls on zero batches, each refusal naming what it expected.
+// Starts at one row: a dynamic batch's minimum (2 for torch.export's Dim) and a static
+// batch size both show up in the first refusal.
 Status ProbeShapes(AotiPackage& p, int64_t given_dim) {
-  int64_t rows = 2, cols = given_dim > 0 ? given_dim : 1;
+  static std::mutex quiet_mutex;  // one std::cerr swap at a time
+  std::lock_guard<std::mutex> quiet_lock(quiet_mutex);
+  QuietCerr quiet;
+  int64_t rows = 1, cols = given_dim > 0 ? given_dim : 1;
   std::string last_error;
-  for (int attempt = 0; attempt < 4; ++attempt) {
+  for (int attempt = 0; attempt < 5; ++attempt) {
     std::string error;
     try {
       RunRaw(p, torch::zeros({rows, cols}, torch::TensorOptions().dtype(torch::kFloat32).device(p.device)));
