@@ -1,4 +1,4 @@
-# Finds LibTorch (docs/design.md §3.3).
+# Finds LibTorch (docs/design.md §3.4).
 #  RELGEO_TORCH=venv   the LibTorch inside the PyTorch wheel in .venv/ (tools/setup.sh
 #                      installs a pinned torch there), so that relgeo can live in the
 #                      same Python process as the user's torch. RELGEO_PYTHON names the

@@ -147,12 +147,12 @@ void RegisterModel(CLI::App& app) {
   CLI::App* g = app.add_subcommand("model", "Register, attach, list and drop models (metric map + anchor latents)");
   g->require_subcommand(1);
   auto a = std::make_shared<ModelArgs>();
-  CLI::App* reg = g->add_subcommand("register", "Register a model: its TorchScript metric map is stored in the database");
+  CLI::App* reg = g->add_subcommand("register", "Register a model: its metric map (TorchScript or .pt2) is stored in the database");
   reg->footer("Example:\n  relgeo model register --db db --name A --map decoder_a.pt --distance euclidean \\\n"
               "      --anchor-set S --anchor-latents anchors_a.npy");
   reg->add_option("--db", a->db, "Database directory (created if missing)")->required();
   reg->add_option("--name", a->name, "Model name")->required();
-  reg->add_option("--map", a->map, "TorchScript metric map f: (n x d) -> (n x ...)")->required()->check(CLI::ExistingFile);
+  reg->add_option("--map", a->map, "Metric map f: (n x d) -> (n x ...): TorchScript (.pt) or torch.export/AOTInductor package (.pt2)")->required()->check(CLI::ExistingFile);
   reg->add_option("--distance", a->distance, "Output distance: euclidean | sphere | fisher")->capture_default_str();
   reg->add_option("--encoder", a->encoder, "Optional TorchScript encoder (raw input -> latent), stored too")
       ->check(CLI::ExistingFile);

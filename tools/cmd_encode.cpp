@@ -90,7 +90,7 @@ void RegisterEncode(CLI::App& app) {
   c->footer(
       "Example:\n  relgeo encode --map decoder.pt --anchor-latents anchors.npy --latents z.npy --out r.npy --steps 8\n"
       "  relgeo encode --method cosine --anchor-latents anchors.npy --latents z.npy --out r_cos.npy");
-  c->add_option("--map", a->map, "TorchScript metric map (decoder or head), input (n x d)")->check(CLI::ExistingFile);
+  c->add_option("--map", a->map, "Metric map (decoder or head), input (n x d): TorchScript (.pt) or torch.export/AOTInductor package (.pt2)")->check(CLI::ExistingFile);
   c->add_option("--anchor-latents,--anchors", a->anchors, "Anchor latents, K x d .npy (same model as --latents) (--anchors: the older spelling, still accepted)")->required()->check(CLI::ExistingFile);
   c->add_option("--latents", a->latents, "Latents to encode, n x d .npy")->required()->check(CLI::ExistingFile);
   c->add_option("--out", a->out, "Output .npy (n x K float32)")->required();

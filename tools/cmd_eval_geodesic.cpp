@@ -217,7 +217,7 @@ void RegisterGeodesic(CLI::App& app) {
       "  relgeo eval geodesic --map decoder.pt --latents z_test.npy --labels labels_test.npy --per-class 10 \\\n"
       "      --limit 100 --steps 8 --image fig2.png\n"
       "  relgeo eval geodesic --map head.pt --distance sphere --latents z.npy --limit 50 --json");
-  c->add_option("--map", a->map, "TorchScript metric map (decoder or head)")->required()->check(CLI::ExistingFile);
+  c->add_option("--map", a->map, "Metric map (decoder or head): TorchScript (.pt) or AOTInductor package (.pt2)")->required()->check(CLI::ExistingFile);
   c->add_option("--latents", a->latents, "Latents, n x d .npy (the first --limit rows are used)")
       ->required()
       ->check(CLI::ExistingFile);
