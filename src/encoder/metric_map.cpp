@@ -9,22 +9,6 @@
 
 namespace relgeo {
 
-const char* OutputDistanceName(OutputDistance d) {
-  switch (d) {
-    case OutputDistance::kEuclidean: return "euclidean";
-    case OutputDistance::kSphere: return "sphere";
-    case OutputDistance::kFisher: return "fisher";
-  }
-  return "unknown";
-}
-
-Result<OutputDistance> ParseOutputDistance(const std::string& name) {
-  if (name == "euclidean" || name == "l2") return OutputDistance::kEuclidean;
-  if (name == "sphere") return OutputDistance::kSphere;
-  if (name == "fisher") return OutputDistance::kFisher;
-  return Status::InvalidArgument("unknown output distance '" + name + "' (expected euclidean, sphere or fisher)");
-}
-
 namespace {
 // c10 and TorchScript messages carry backtraces and interpreter frames; the line
 // that says what went wrong is the last "...Error: ..." line, else the first line.

@@ -15,14 +15,6 @@
 
 namespace relgeo {
 
-const char* PathModeName(PathMode m) { return m == PathMode::kLength ? "length" : "energy"; }
-
-Result<PathMode> ParsePathMode(const std::string& name) {
-  if (name == "length") return PathMode::kLength;
-  if (name == "energy") return PathMode::kEnergy;
-  return Status::InvalidArgument("unknown path mode '" + name + "' (expected length or energy)");
-}
-
 struct RelativeEncoder::Impl {
   std::shared_ptr<const MetricMap> map;
   EncoderOptions options;

@@ -1,7 +1,6 @@
-// For records_fuzzer and index_file_fuzzer: the four name functions that
-// src/database/records.cpp calls live in LibTorch-linked files
-// (src/encoder/metric_map.cpp, relative_encoder.cpp), so the fuzzers link these
-// copies instead. Keep them in step with those (they are plain name tables).
+// The encoder's option names (OutputDistance, PathMode), apart from the LibTorch files
+// that use them so that torch-free code (the stored records and their fuzzers) links
+// them alone.
 #include "relgeo/metric_map.h"
 #include "relgeo/relative_encoder.h"
 
@@ -20,7 +19,7 @@ Result<OutputDistance> ParseOutputDistance(const std::string& name) {
   if (name == "euclidean" || name == "l2") return OutputDistance::kEuclidean;
   if (name == "sphere") return OutputDistance::kSphere;
   if (name == "fisher") return OutputDistance::kFisher;
-  return Status::InvalidArgument("unknown output distance '" + name + "'");
+  return Status::InvalidArgument("unknown output distance '" + name + "' (expected euclidean, sphere or fisher)");
 }
 
 const char* PathModeName(PathMode m) { return m == PathMode::kLength ? "length" : "energy"; }
@@ -28,7 +27,7 @@ const char* PathModeName(PathMode m) { return m == PathMode::kLength ? "length" 
 Result<PathMode> ParsePathMode(const std::string& name) {
   if (name == "length") return PathMode::kLength;
   if (name == "energy") return PathMode::kEnergy;
-  return Status::InvalidArgument("unknown path mode '" + name + "'");
+  return Status::InvalidArgument("unknown path mode '" + name + "' (expected length or energy)");
 }
 
 }  // namespace relgeo
