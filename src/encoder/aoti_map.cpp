@@ -1,6 +1,7 @@
 // Metric maps from torch.export + AOTInductor packages (docs/design.md §4.10).
 #include "encoder/aoti_map.h"
 
+#include <torch/version.h>
 #include <unistd.h>
 
 #include <cstdio>
