@@ -4,6 +4,9 @@
 #                      same Python process as the user's torch. RELGEO_PYTHON names the
 #                      interpreter (default: .venv/bin/python at the repository root).
 #  RELGEO_TORCH=system Debian's libtorch-dev (LibTorch 1.13).
+# What TorchConfig caches: forgotten when it points into the other LibTorch.
+set(_relgeo_torch_cache_vars Torch_DIR Caffe2_DIR TORCH_LIBRARY c10_LIBRARY C10_CUDA_LIBRARY CAFFE2_NVRTC_LIBRARY
+    kineto_LIBRARY)
 if(RELGEO_TORCH STREQUAL "venv")
   set(RELGEO_PYTHON "${PROJECT_SOURCE_DIR}/.venv/bin/python" CACHE FILEPATH "Python whose torch relgeo builds against")
   if(NOT EXISTS "${RELGEO_PYTHON}")
@@ -21,7 +24,7 @@ if(RELGEO_TORCH STREQUAL "venv")
   # the wheel's prefix goes first (as torch.utils.cmake_prefix_path advises), and what
   # an earlier configure with the other LibTorch cached is forgotten.
   list(PREPEND CMAKE_PREFIX_PATH "${RELGEO_TORCH_ROOT}" "${RELGEO_TORCH_ROOT}/share/cmake")
-  foreach(var Torch_DIR Caffe2_DIR TORCH_LIBRARY c10_LIBRARY C10_CUDA_LIBRARY CAFFE2_NVRTC_LIBRARY kineto_LIBRARY)
+  foreach(var ${_relgeo_torch_cache_vars})
     if(DEFINED CACHE{${var}} AND NOT "${${var}}" MATCHES "^${RELGEO_TORCH_ROOT}")
       unset(${var} CACHE)
     endif()
@@ -44,7 +47,7 @@ if(RELGEO_TORCH STREQUAL "venv")
     set_property(TARGET OpenMP::OpenMP_CXX PROPERTY INTERFACE_LINK_LIBRARIES "${RELGEO_TORCH_LIB_DIR}/libgomp.so.1")
   endif()
 elseif(RELGEO_TORCH STREQUAL "system")
-  foreach(var Torch_DIR Caffe2_DIR TORCH_LIBRARY c10_LIBRARY C10_CUDA_LIBRARY CAFFE2_NVRTC_LIBRARY kineto_LIBRARY)
+  foreach(var ${_relgeo_torch_cache_vars})
     if(DEFINED CACHE{${var}} AND "${${var}}" MATCHES "site-packages")
       unset(${var} CACHE)
     endif()

@@ -45,10 +45,11 @@ std::unique_ptr<Database> OpenDbToRead(const std::string& dir, bool read_only) {
   return OrDie(std::move(db), "--db " + dir);
 }
 
-// After a read: an index rebuilt on open that cannot be saved (disk full, a
-// read-only directory, a directory in its place) does not undo the answer; it is a
-// warning, and the index is rebuilt on the next open (docs/design.md §5.4).
-void CloseAfterRead(std::unique_ptr<Database>& db) {
+// After a read, or a write whose items are committed: an index that cannot be saved
+// on close (disk full, a read-only directory, a directory in its place) does not undo
+// what was answered or committed; it is a warning, and the index is rebuilt on the
+// next open (docs/design.md §5.4).
+void CloseOrWarn(std::unique_ptr<Database>& db) {
   Status s = db->Close();
   if (!s.ok()) Warn(s.message());
 }
@@ -285,7 +286,7 @@ void RegisterCollection(CLI::App& app) {
                   << "\tsteps=" << c.options.steps << "\t" << PathModeName(c.options.mode) << "\n";
     }
     if (l->json) std::cout << Dump(j) << "\n";
-    CloseAfterRead(db);
+    CloseOrWarn(db);
   });
   auto d = std::make_shared<CollArgs>();
   CLI::App* drop = g->add_subcommand("drop", "Drop a collection and all its items");
@@ -367,8 +368,7 @@ void RunIndex(const IndexArgs& a) {
     // The items are committed; only the derived index is behind (rebuilt on the
     // next open): a warning and exit 0, not a failure.
     Warn("the index was not saved (" + st.index_not_saved + "); it is rebuilt from the database on the next open");
-    Status closed = db->Close();
-    if (!closed.ok()) Warn("closing: " + closed.message());
+    CloseOrWarn(db);
   }
   char line[320];
   std::snprintf(line, sizeof line, "indexed %lld items in %.2fs (encode %.2fs, RocksDB %.2fs, FAISS %.2fs)",
@@ -447,7 +447,7 @@ void RegisterSearch(CLI::App& app) {
     if (!found.ok() && found.status().message().rfind("nprobe ", 0) == 0)  // more than the collection's nlist
       throw CommandError{Status(found.status().code(), "--" + found.status().message())};
     SearchResults r = OrDie(std::move(found));
-    CloseAfterRead(db);
+    CloseOrWarn(db);
     if (!a->out_ids.empty()) OrDie(WriteNpyInt64(a->out_ids, r.ids), "--out-ids");
     if (a->json) {
       json results = json::array();
@@ -512,7 +512,7 @@ void RegisterInfo(CLI::App& app) {
     auto sets = OrDie(db->ListAnchorSets());
     auto models = OrDie(db->ListModels());
     auto colls = OrDie(db->ListCollections());
-    CloseAfterRead(db);
+    CloseOrWarn(db);
     if (a->json) {
       json j;
       j["path"] = a->db;

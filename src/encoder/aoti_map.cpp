@@ -1,17 +1,18 @@
 // Metric maps from torch.export + AOTInductor packages (docs/design.md §4.10).
 #include "encoder/aoti_map.h"
 
+#include <stdlib.h>  // mkdtemp
 #include <torch/version.h>
-#include <unistd.h>
 
-#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
-#include <streambuf>
 #include <mutex>
 #include <regex>
+#include <streambuf>
 
 #include "encoder/torch_internal.h"
+#include "relgeo/file_io.h"
 #include "util/status_error.h"
 
 #if __has_include(<torch/csrc/inductor/aoti_package/model_package_loader.h>)
@@ -43,34 +44,28 @@ void EnableAotiInputChecks() {
   std::call_once(once, [] { setenv("AOTI_RUNTIME_CHECK_INPUTS", "1", /*overwrite=*/1); });
 }
 
-// The package is read from a file: the bytes go to a private temporary file that is
-// removed as soon as the loader has unpacked it.
-class TempFile {
+// The loader reads a package from a file. It gets the very bytes relgeo checked
+// (InspectMapArchive), not the user's file again, which could have changed since:
+// they go to a private temporary directory, removed as soon as the loader has
+// unpacked the package into its own.
+class TempPackageFile {
  public:
   Status Write(const std::string& bytes) {
-    const char* dir = std::getenv("TMPDIR");
-    path_ = std::string(dir && *dir ? dir : "/tmp") + "/relgeo-map-XXXXXX.pt2";
-    int fd = mkstemps(path_.data(), 4);
-    if (fd < 0) return Status::IOError("cannot create a temporary file for the .pt2 package in " + path_);
-    size_t done = 0;
-    while (done < bytes.size()) {
-      ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-      if (n <= 0) {
-        ::close(fd);
-        return Status::IOError("cannot write the .pt2 package to " + path_ + " (disk full?)");
-      }
-      done += static_cast<size_t>(n);
-    }
-    if (::close(fd) != 0) return Status::IOError("cannot write the .pt2 package to " + path_);
-    return Status::OK();
+    const char* tmp = std::getenv("TMPDIR");
+    std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/relgeo-map-XXXXXX";
+    if (!mkdtemp(dir.data())) return Status::IOError("cannot create a temporary directory for the .pt2 package: " + dir);
+    dir_ = dir;
+    path_ = dir_ + "/map.pt2";
+    return WriteFileAtomically(path_, {bytes});
   }
   const std::string& path() const { return path_; }
-  ~TempFile() {
-    if (!path_.empty()) std::remove(path_.c_str());
+  ~TempPackageFile() {
+    std::error_code ec;
+    if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
   }
 
  private:
-  std::string path_;
+  std::string dir_, path_;
 };
 
 std::vector<torch::Tensor> RunRaw(const AotiPackage& p, const torch::Tensor& x) {
@@ -158,7 +153,7 @@ Status ProbeShapes(AotiPackage& p, int64_t given_dim) {
 Result<std::shared_ptr<AotiPackage>> LoadAotiPackage(const std::string& bytes, const torch::Device& device,
                                                      int64_t input_dim) {
   EnableAotiInputChecks();
-  TempFile file;
+  TempPackageFile file;
   RELGEO_RETURN_IF_ERROR(file.Write(bytes));
   auto p = std::make_shared<AotiPackage>();
   p->device = device;

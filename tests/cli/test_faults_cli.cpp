@@ -5,11 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -118,15 +116,9 @@ TEST(FaultsCli, DamagedWalExitsFourNamingWhatWasLost) {
 
 TEST(FaultsCli, InfoAndSearchAnswerWhileTheDiskIsFull) {
   if (ToolPath().empty()) GTEST_SKIP() << "relgeo tool not built";
-  const std::string mnt = FreshDir("cli_tmpfs");
-  fs::create_directories(mnt);
-  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=4m") != 0)
-    GTEST_SKIP() << "cannot mount a 4 MiB tmpfs at " << mnt << " (" << std::strerror(errno)
-                 << "); needs root or CAP_SYS_ADMIN";
-  struct Unmount {
-    std::string p;
-    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
-  } unmount{mnt};
+  ScopedTmpfs tmpfs("cli_tmpfs");
+  if (!tmpfs.error.empty()) GTEST_SKIP() << tmpfs.error;
+  const std::string& mnt = tmpfs.dir;
   CrossSetup s;
   const std::string dir = mnt + "/db", q = testing::TempDir() + "/faults_full_q.npy";
   MakeDatabase(dir, s);

@@ -5,10 +5,13 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -31,6 +34,23 @@ inline std::string FreshDir(const std::string& name) {
   fs::remove_all(d);
   return d;
 }
+
+// A 4 MiB tmpfs mounted on a fresh directory for the life of the object, for the
+// disk-full tests. `error` says why it could not be mounted (it needs root or
+// CAP_SYS_ADMIN); the test then skips.
+struct ScopedTmpfs {
+  std::string dir, error;
+  explicit ScopedTmpfs(const std::string& name) : dir(FreshDir(name)) {
+    std::filesystem::create_directories(dir);
+    if (::mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=4m") != 0)
+      error = "cannot mount a 4 MiB tmpfs at " + dir + " (" + std::strerror(errno) + "); needs root or CAP_SYS_ADMIN";
+  }
+  ~ScopedTmpfs() {
+    if (error.empty()) ::umount2(dir.c_str(), MNT_DETACH);
+  }
+  ScopedTmpfs(const ScopedTmpfs&) = delete;
+  ScopedTmpfs& operator=(const ScopedTmpfs&) = delete;
+};
 
 inline std::unique_ptr<Database> OpenOrDie(const std::string& dir, const DatabaseOptions& o = {}) {
   auto db = Database::Open(dir, o);

@@ -5,11 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -77,15 +75,9 @@ void Populate(const std::string& dir, CrossSetup& s, int batches, int64_t per, c
 
 // ------------------------------------------------------------------ disk full
 TEST(Faults, DiskFullWhileAddingFailsClearlyAndKeepsEveryAcknowledgedItem) {
-  const std::string mnt = FreshDir("tmpfs");
-  fs::create_directories(mnt);
-  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=4m") != 0)
-    GTEST_SKIP() << "cannot mount a 4 MiB tmpfs at " << mnt << " (" << std::strerror(errno)
-                 << "); needs root or CAP_SYS_ADMIN";
-  struct Unmount {
-    std::string p;
-    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
-  } unmount{mnt};
+  ScopedTmpfs tmpfs("tmpfs");
+  if (!tmpfs.error.empty()) GTEST_SKIP() << tmpfs.error;
+  const std::string& mnt = tmpfs.dir;
   const std::string dir = mnt + "/db", filler = mnt + "/filler";
   CrossSetup s;
   std::set<int64_t> acked;
