@@ -8,7 +8,11 @@
 set(_relgeo_torch_cache_vars Torch_DIR Caffe2_DIR TORCH_LIBRARY c10_LIBRARY C10_CUDA_LIBRARY CAFFE2_NVRTC_LIBRARY
     kineto_LIBRARY)
 if(RELGEO_TORCH STREQUAL "venv")
-  set(RELGEO_PYTHON "${PROJECT_SOURCE_DIR}/.venv/bin/python" CACHE FILEPATH "Python whose torch relgeo builds against")
+  set(_relgeo_default_python "${PROJECT_SOURCE_DIR}/.venv/bin/python")
+  if(SKBUILD AND Python_EXECUTABLE)  # pip install .: the interpreter pip runs
+    set(_relgeo_default_python "${Python_EXECUTABLE}")
+  endif()
+  set(RELGEO_PYTHON "${_relgeo_default_python}" CACHE FILEPATH "Python whose torch relgeo builds against")
   if(NOT EXISTS "${RELGEO_PYTHON}")
     message(FATAL_ERROR "RELGEO_TORCH=venv needs ${RELGEO_PYTHON} with torch installed: run tools/setup.sh "
                         "(or pass -DRELGEO_PYTHON=/path/to/python, or -DRELGEO_TORCH=system for Debian's libtorch-dev)")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine for relgeo and builds it in Release.
 # Idempotent: installs only missing packages (quick when all are present), makes
-# the project's Python environment .venv/ (pinned torch, numpy, pytest), then runs
+# the project's Python environment .venv/ (pinned torch, numpy, pytest, pybind11), then runs
 # an incremental build against the venv's LibTorch (RELGEO_CMAKE_ARGS=-DRELGEO_TORCH=system
 # for Debian's). Run as root (or with sudo available).
 set -euo pipefail
@@ -12,7 +12,7 @@ PACKAGES=(
   libtorch-dev libdnnl-dev libfaiss-dev librocksdb-dev libeigen3-dev zlib1g-dev libopenblas-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libstb-dev
-  dataset-fashion-mnist python3-torch python3-numpy python3-venv
+  dataset-fashion-mnist python3-torch python3-numpy python3-venv python3-dev
 )
 
 missing=()
@@ -42,4 +42,11 @@ if [ ! -f "$BUILD_DIR/build.ninja" ]; then
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release ${RELGEO_CMAKE_ARGS:-}
 fi
 cmake --build "$BUILD_DIR" -j "$(nproc)"
-echo "relgeo setup: built in $BUILD_DIR/ (tool: $BUILD_DIR/tools/relgeo)"
+
+# `import relgeo` in .venv: the package assembled in $BUILD_DIR/python/ (docs/python.md),
+# put on the venv's path by a .pth file (like an editable install).
+if [ -d "$BUILD_DIR/python/relgeo" ] && [ -x "$VENV/bin/python" ]; then
+  SITE=$("$VENV/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+  echo "$(cd "$BUILD_DIR/python" && pwd)" > "$SITE/relgeo-build.pth"
+fi
+echo "relgeo setup: built in $BUILD_DIR/ (tool: $BUILD_DIR/tools/relgeo; Python: $VENV/bin/python -c 'import relgeo')"

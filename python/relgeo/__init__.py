@@ -1,0 +1,39 @@
+"""relgeo: relative geodesic representations (arXiv 2506.01599) for connecting the
+latent spaces of independently trained models, with an embedded vector database.
+
+The work is done by relgeo's C++ library (relgeo._core); this package gives it
+NumPy/torch inputs and outputs, Python exceptions and progress bars. docs/python.md
+has the guide.
+"""
+# torch first: relgeo._core links the LibTorch inside this torch package, and importing
+# torch loads it the way torch expects (then `import relgeo; import torch` and
+# `import torch; import relgeo` are the same process state).
+import torch as _torch  # noqa: F401
+
+from . import errors
+from .errors import (AlreadyExistsError, CorruptionError, Error, FailedPreconditionError, InternalError,
+                     InvalidArgumentError, NotFoundError, StorageError, UnimplementedError)
+from . import _core
+from .encoding import Encoder, encode
+from .database import AnchorSetInfo, CollectionInfo, Database, Item, ModelInfo
+from . import eval  # noqa: A004 - relgeo.eval is the documented name
+
+__version__ = _core.version()["relgeo"]
+
+
+def version() -> dict:
+    """relgeo's version and what this build is made of (as ``relgeo version --json``)."""
+    return _core.version()
+
+
+def set_threads(n: int = 0) -> int:
+    """Threads for LibTorch, OpenMP (FAISS) and BLAS, process-wide; 0 = all cores.
+    Returns the count applied."""
+    return _core.set_threads(int(n))
+
+
+__all__ = [
+    "encode", "Encoder", "Database", "Item", "CollectionInfo", "ModelInfo", "AnchorSetInfo", "eval", "errors",
+    "Error", "InvalidArgumentError", "NotFoundError", "AlreadyExistsError", "CorruptionError", "StorageError",
+    "FailedPreconditionError", "UnimplementedError", "InternalError", "version", "set_threads", "__version__",
+]
