@@ -124,7 +124,7 @@ def _aoti_package_bytes(program: torch.export.ExportedProgram) -> bytes:
             return f.read()
 
 
-def progress_callback(progress: Any) -> Optional[Callable[[int, Optional[int]], Any]]:
+def progress_callback(progress: Any, total: Optional[int] = None) -> Optional[Callable[[int, Optional[int]], Any]]:
     """None, a callable (done, total) -> bool|None, a tqdm-like bar (anything with
     update() and n), or True for a tqdm bar made here."""
     if progress is None or progress is False:
@@ -134,7 +134,7 @@ def progress_callback(progress: Any) -> Optional[Callable[[int, Optional[int]], 
             from tqdm.auto import tqdm
         except ImportError as e:
             raise InvalidArgumentError("progress=True needs tqdm (pip install tqdm)") from e
-        bar = tqdm(unit="rows")
+        bar = tqdm(total=total, unit="rows")
         return _bar_callback(bar, close=True)
     if hasattr(progress, "update") and hasattr(progress, "n") and not callable(progress):
         return _bar_callback(progress, close=False)

@@ -165,7 +165,7 @@ class Database:
         of the source) makes an interrupted call resumable (docs/database.md).
         Returns the counts and timings (BulkStats)."""
         return self._db.bulk_add(collection, model, iter(batches), batch_size, -1 if total is None else total,
-                                 progress_callback(progress), resume_key)
+                                 progress_callback(progress, total), resume_key)
 
     def remove(self, collection: str, ids: Sequence[int]) -> int:
         """Removes the ids; returns how many existed."""
@@ -194,15 +194,18 @@ class Database:
     def _search(self, collection, model, queries, k, ef_search, nprobe, filter, kind):
         one = np.ndim(queries) == 1
         q, out_kind = as_matrix(queries, "queries", allow_1d=True)
+        if filter is not None and not callable(filter):
+            filter = as_ids(filter if hasattr(filter, "__array__") else np.fromiter(filter, dtype=np.int64), "filter")
         ids, scores = self._db.search(collection, model, q, int(k), ef_search or 0, nprobe or 0, filter, kind)
         if one:
             ids, scores = ids[0], scores[0]
         return out_kind.wrap(ids), out_kind.wrap(scores)
 
-    def encode(self, model: str, anchor_set: str, latents: Any):
-        """n x d latents -> n x K representations with the model's stored map and anchors."""
+    def encode(self, model: str, anchor_set: str, latents: Any, *, steps: int = 8, mode: str = "length"):
+        """n x d latents -> n x K representations with the model's stored map and its
+        anchors for ``anchor_set`` (a collection's items use the collection's steps and mode)."""
         z, kind = as_matrix(latents, "latents")
-        return kind.wrap(self._db.encode(model, anchor_set, z))
+        return kind.wrap(self._db.encode(model, anchor_set, z, steps, mode))
 
     def encode_inputs(self, model: str, inputs: Any):
         x, kind = as_matrix(inputs, "inputs")

@@ -69,7 +69,7 @@ class Encoder:
         stops between them."""
         z, kind = as_matrix(latents, "latents")
         with threads_for_call(threads):
-            return kind.wrap(self._core.encode(z, progress_callback(progress)))
+            return kind.wrap(self._core.encode(z, progress_callback(progress, z.shape[0])))
 
     __call__ = encode
 
