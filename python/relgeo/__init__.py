@@ -20,6 +20,11 @@ from . import eval  # noqa: A004 - relgeo.eval is the documented name
 
 __version__ = _core.version()["relgeo"]
 
+# relgeo's one thread setting (LibTorch, OpenMP for FAISS, BLAS) follows what torch uses
+# now (all cores unless the user changed it): torch's first call can leave OpenMP at one
+# thread, which FAISS would then inherit (docs/design.md §6.1).
+_core.set_threads(_torch.get_num_threads())
+
 
 def version() -> dict:
     """relgeo's version and what this build is made of (as ``relgeo version --json``)."""

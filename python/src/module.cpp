@@ -1,7 +1,6 @@
 // relgeo._core: the C++ side of the Python package (python/relgeo/ is the public
 // face; docs/python.md). One registration function per part.
 #include "convert.h"
-#include "relgeo/threads.h"
 
 namespace relgeo::python {
 void RegisterEncode(py::module_& m);
@@ -16,7 +15,4 @@ PYBIND11_MODULE(_core, m) {
   rp::RegisterEncode(m);
   rp::RegisterDatabase(m);
   rp::RegisterEval(m);
-  // relgeo/__init__.py imported torch first, so LibTorch is initialised: the one place
-  // that sets thread counts can now fix OpenMP's (docs/design.md, threads).
-  relgeo::ConfigureThreads(0);
 }
