@@ -11,6 +11,7 @@ import numpy as np
 
 from . import _core
 from ._convert import as_ids, as_matrix, map_bytes, progress_callback
+from .errors import InvalidArgumentError
 
 
 @dataclass
@@ -53,6 +54,14 @@ class ModelInfo:
 class AnchorSetInfo:
     name: str
     sample_ids: np.ndarray
+
+
+def _converted(batches: Iterable[Tuple[Any, Any]]):
+    """The batches as (int64 ids, float latents) arrays, pulled one at a time."""
+    for batch in batches:
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            raise InvalidArgumentError("each batch must be a pair (ids, latents)")
+        yield as_ids(batch[0], "batch ids"), as_matrix(batch[1], "batch latents")[0]
 
 
 Filter = Union[Callable[[int], bool], Iterable[int], np.ndarray, None]
@@ -164,7 +173,7 @@ class Database:
         raised after the batches before it are committed. ``resume_key`` (an identity
         of the source) makes an interrupted call resumable (docs/database.md).
         Returns the counts and timings (BulkStats)."""
-        return self._db.bulk_add(collection, model, iter(batches), batch_size, -1 if total is None else total,
+        return self._db.bulk_add(collection, model, _converted(batches), batch_size, -1 if total is None else total,
                                  progress_callback(progress, total), resume_key)
 
     def remove(self, collection: str, ids: Sequence[int]) -> int:

@@ -98,7 +98,7 @@ def test_bulk_add_with_a_tqdm_bar(db):
     tqdm = pytest.importorskip("tqdm")
     z = latents(100, seed=16)
     bar = tqdm.tqdm(file=io.StringIO())
-    db.bulk_add("c", "m1", [(np.arange(100), z)], batch_size=32, total=100, progress=bar)
+    db.bulk_add("c", "m1", [(torch.arange(100), torch.from_numpy(z))], batch_size=32, total=100, progress=bar)
     assert bar.n == 100 and db.count("c") == 100
 
 
