@@ -1,4 +1,4 @@
-"""Small maps, latents and a database for the `import relgeo` tests."""
+"""Shared by tests/python: small maps and latents, PyTorch's own straight-line lengths, exact top-k."""
 import numpy as np
 import torch
 

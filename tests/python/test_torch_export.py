@@ -13,29 +13,11 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 import export_models  # noqa: E402
+from package_fixtures import reference_lengths  # noqa: E402
 
 RELGEO = os.environ.get("RELGEO_CLI", "build/tools/relgeo")
 DEBIAN_PYTHON = "/usr/bin/python3"
 STEPS = 6
-
-
-def reference_lengths(model, latents, anchors, steps, distance="euclidean"):
-    """r[i, k] = sum_j delta(f(g_{j-1}), f(g_j)), g_j = z_i + (j/N)(a_k - z_i), in float64."""
-    f = model.double()
-    z = torch.from_numpy(latents).double()
-    a = torch.from_numpy(anchors).double()
-    t = torch.arange(steps + 1, dtype=torch.float64) / steps
-    with torch.no_grad():
-        pts = z[:, None, None, :] + t[None, None, :, None] * (a[None, :, None, :] - z[:, None, None, :])
-        y = f(pts.reshape(-1, z.shape[1])).reshape(z.shape[0], a.shape[0], steps + 1, -1)
-        if distance == "fisher":
-            y = torch.exp((y - torch.logsumexp(y, dim=-1, keepdim=True)) / 2)
-            chord = (y[:, :, 1:] - y[:, :, :-1]).norm(dim=-1)
-            seg = 4 * torch.asin(torch.clamp(chord / 2, max=1))
-        else:
-            seg = (y[:, :, 1:] - y[:, :, :-1]).norm(dim=-1)
-    model.float()
-    return seg.sum(-1).numpy()
 
 
 def relgeo_encode(tmp, map_path, latents, anchors, distance="euclidean", extra=()):
