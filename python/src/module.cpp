@@ -7,6 +7,7 @@ namespace relgeo::python {
 void RegisterEncode(py::module_& m);
 void RegisterDatabase(py::module_& m);
 void RegisterEval(py::module_& m);
+void RegisterIngest(py::module_& m);
 }  // namespace relgeo::python
 
 PYBIND11_MODULE(_core, m) {
@@ -16,6 +17,7 @@ PYBIND11_MODULE(_core, m) {
   rp::RegisterEncode(m);
   rp::RegisterDatabase(m);
   rp::RegisterEval(m);
+  rp::RegisterIngest(m);
   // relgeo/__init__.py imported torch first, so LibTorch is initialised: the one place
   // that sets thread counts can now fix OpenMP's (docs/design.md, threads).
   relgeo::ConfigureThreads(0);
