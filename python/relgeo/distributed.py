@@ -106,6 +106,17 @@ def _partitions(ids: Any, latents: Any, client: Any) -> List[Tuple[Any, Any]]:
     return list(zip(id_blocks, lat_blocks))
 
 
+def _identity(x: Any) -> Any:
+    return x
+
+
+def _shipped(client: Any, value: Any, key: str) -> Any:
+    """`value` on the cluster as a task's result, not scattered data: the scheduler keeps
+    the task, so a copy lost with a dead worker is made again (scattered data would be
+    gone for good, and every task needing it cancelled). Fetched once per worker."""
+    return client.submit(_identity, value, key=key, pure=False)
+
+
 def bulk_add(client: Any, db: Any, collection: str, model: str, ids: Any, latents: Any, *,
              work_dir: Optional[str] = None, threads: int = 1, retries: int = 2, keep_files: bool = False,
              _fail_once: Optional[str] = None) -> dict:
@@ -129,8 +140,8 @@ def bulk_add(client: Any, db: Any, collection: str, model: str, ids: Any, latent
     work_dir = os.fspath(work_dir) if work_dir is not None else os.fspath(raw.path).rstrip("/") + ".ingest"
     os.makedirs(work_dir, exist_ok=True)
     parts = _partitions(ids, latents, client)
-    spec_future = client.scatter(spec, broadcast=True, hash=False)
     job = uuid.uuid4().hex[:8]  # task keys are this call's; file names are the job's (a re-run's too)
+    spec_future = _shipped(client, spec, f"relgeo-spec-{spec['key']}-{job}")
     futures = [client.submit(_encode_partition, spec_future, i, pid, plat, work_dir, int(threads), _fail_once,
                              key=f"relgeo-bulk-{spec['key']}-{i}-{job}", retries=int(retries), pure=False)
                for i, (pid, plat) in enumerate(parts)]
@@ -180,7 +191,7 @@ def encode(client: Any, map: Any, anchors: Any, latents: Any, *, steps: int = 8,
     if z.ndim != 2 or z.shape[1] != a.shape[1]:
         raise InvalidArgumentError(f"latents of shape {z.shape} for anchors of shape {a.shape}")
     z = z.rechunk({1: -1})
-    spec_d = client.scatter(spec, broadcast=True, hash=False)
+    spec_d = dask.delayed(_identity, pure=True)(spec, dask_key_name=f"relgeo-spec-{spec['key']}")
     K = a.shape[0]
     blocks = [da.from_delayed(dask.delayed(_encode_block, pure=True)(spec_d, b, int(threads)),
                               shape=(rows, K), dtype=np.float32)
@@ -211,7 +222,8 @@ def mrr(client: Any, x1: Any, x2: Any, *, symmetric: bool = True, k: int = 0, bl
         raise InvalidArgumentError(f"x1 {a.shape} and x2 {b.shape} must be the same non-empty n x D shape")
     a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
     b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-    fa, fb = client.scatter([a, b], broadcast=True)
+    job = uuid.uuid4().hex[:8]
+    fa, fb = _shipped(client, a, f"relgeo-mrr-x1-{job}"), _shipped(client, b, f"relgeo-mrr-x2-{job}")
     n = a.shape[0]
     futures = [client.submit(_rank_block, fa, fb, r0, min(n, r0 + block_rows), bool(symmetric), pure=False)
                for r0 in range(0, n, int(block_rows))]
@@ -231,5 +243,5 @@ def mrr_sweep(client: Any, pairs: Dict[Any, Tuple[Any, Any]], **kwargs: Any) -> 
     """``relgeo.eval.mrr`` of many (x1, x2) pairs (a sweep over models, anchor counts,
     steps...), one task per pair; returns {name: MRR}."""
     names = list(pairs)
-    futures = [client.submit(_mrr_task, *client.scatter(list(pairs[n])), dict(kwargs), pure=False) for n in names]
+    futures = [client.submit(_mrr_task, pairs[n][0], pairs[n][1], dict(kwargs), pure=False) for n in names]
     return dict(zip(names, client.gather(futures)))
