@@ -187,3 +187,15 @@ def test_bad_input_is_refused_before_any_task(client, tmp_path):
         with pytest.raises(relgeo.InvalidArgumentError):  # duplicate ids within one partition
             rd.bulk_add(client, db, "dist", "m1", [np.array([1, 1])], [z[:2]])
         assert db.count("dist") == 0
+
+
+def test_readme_dask_example_runs(tmp_path, monkeypatch):
+    import re
+    text = open(os.path.join(os.environ.get("RELGEO_REPO", "."), "README.md"), encoding="utf-8").read()
+    quick = re.findall(r"```python\n(.*?)```", text.split("## Python", 1)[1], flags=re.S)[0]
+    dask_block = re.findall(r"```python\n(.*?)```", text.split("## Past one machine: Dask", 1)[1], flags=re.S)[0]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(quick, "README.md (Python quick start)", "exec"), {})  # noqa: S102 - makes quickstart-db
+    exec(compile(dask_block, "README.md (Dask)", "exec"), {})  # noqa: S102
+    with relgeo.Database(tmp_path / "quickstart-db") as db:
+        assert db.count("items") == 5000 and db.get("items", 4999).model == "a"
