@@ -53,7 +53,7 @@ def run(workers, ids, z, anchors, chunk, tmp):
     # Encoding's share of the job: the summed task encode time spread over the workers.
     outside = 1.0 - stats["encode_seconds"] / workers / wall
     return {"workers": workers, "wall_s": wall, "encode_s_sum": stats["encode_seconds"],
-            "encode_cpu_s_sum": stats["encode_cpu_seconds"],
+            "encode_cpu_s_sum": stats["encode_cpu_seconds"], "sst_bytes_per_item": stats["file_bytes"] / len(ids),
             "encode_cpu_ms_per_item": 1000 * stats["encode_cpu_seconds"] / len(ids),
             "sst_write_s_sum": stats["write_seconds"], "driver_read_check_s": stats["read_seconds"],
             "driver_ingest_s": stats["ingest_seconds"], "driver_index_s": stats["index_seconds"],

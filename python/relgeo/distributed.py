@@ -132,7 +132,8 @@ def bulk_add(client: Any, db: Any, collection: str, model: str, ids: Any, latent
 
     Returns timings and counts: ``items``, ``replaced``, ``files``, ``encode_seconds``
     and ``write_seconds`` (summed over tasks), ``read_seconds``, ``ingest_seconds``,
-    ``index_seconds`` (driver) and ``wall_seconds``; ``encode_cpu_seconds``: the
+    ``index_seconds`` (driver), ``file_bytes`` (the item files) and ``wall_seconds``;
+    ``encode_cpu_seconds``: the
     workers' CPU time while encoding (what a busy machine does not inflate)."""
     start = time.perf_counter()
     raw = db._db if hasattr(db, "_db") else db
@@ -151,9 +152,10 @@ def bulk_add(client: Any, db: Any, collection: str, model: str, ids: Any, latent
     shipped = time.perf_counter()
     out = {"items": 0, "replaced": 0, "files": len(results), "encode_seconds": sum(r[2] for r in results),
            "write_seconds": sum(r[3] for r in results), "encode_cpu_seconds": sum(r[4] for r in results), "read_seconds": 0.0, "ingest_seconds": 0.0,
-           "index_seconds": 0.0, "index_not_saved": ""}
+           "index_seconds": 0.0, "index_not_saved": "", "file_bytes": 0}
     if results:
         paths = [r[0] for r in results]
+        out["file_bytes"] = sum(os.path.getsize(p) for p in paths)
         stats = _core.ingest_item_files(raw, collection, model, t["ticket"], paths)
         out.update(stats)
         if not keep_files:

@@ -38,6 +38,13 @@ def make_db(path):
     return d
 
 
+def ref_db(path, ids, z):
+    """make_db with the single-process reference: Database.add of (ids, z) into "ref"."""
+    d = make_db(path)
+    d.add("ref", "m1", ids, z)
+    return d
+
+
 def data(n=N, seed=11):
     ids = np.random.default_rng(seed).permutation(10 * n)[:n].astype(np.int64) - 5 * n  # negative ids too
     return ids, latents(n, seed=seed)
@@ -53,8 +60,7 @@ def assert_same_items(db, a, b, ids):
 
 def test_bulk_add_equals_database_add(client, tmp_path):
     ids, z = data()
-    with make_db(tmp_path / "db") as db:
-        db.add("ref", "m1", ids, z)
+    with ref_db(tmp_path / "db", ids, z) as db:
         stats = rd.bulk_add(client, db, "dist", "m1", da.from_array(ids, chunks=100),
                             da.from_array(z, chunks=(100, 3)), work_dir=tmp_path / "work")
         assert stats["items"] == N and stats["replaced"] == 0 and stats["files"] == 6
@@ -79,8 +85,7 @@ def test_bulk_add_equals_database_add(client, tmp_path):
 
 def test_upserts_over_existing_ids(client, tmp_path):
     ids, z = data()
-    with make_db(tmp_path / "db") as db:
-        db.add("ref", "m1", ids, z)
+    with ref_db(tmp_path / "db", ids, z) as db:
         db.add("dist", "m1", ids[:300], -z[:300])  # stale versions of half the ids
         stats = rd.bulk_add(client, db, "dist", "m1", da.from_array(ids[150:], chunks=100),
                             da.from_array(z[150:], chunks=(100, -1)))
@@ -97,8 +102,7 @@ def test_worker_killed_mid_job_finishes_exactly_once(client, tmp_path):
     ids, z = data()
     marker = tmp_path / "marker"
     marker.mkdir()
-    with make_db(tmp_path / "db") as db:
-        db.add("ref", "m1", ids, z)
+    with ref_db(tmp_path / "db", ids, z) as db:
         pids = set(client.run(os.getpid).values())
         stats = rd.bulk_add(client, db, "dist", "m1", da.from_array(ids, chunks=100), da.from_array(z, chunks=(100, -1)),
                             _fail_once=str(marker))
@@ -128,8 +132,7 @@ def test_driver_killed_between_tasks_then_rerun(client, tmp_path):
     ids, z = data()
     work = tmp_path / "work"
     work.mkdir()
-    with make_db(tmp_path / "db") as db:
-        db.add("ref", "m1", ids, z)
+    ref_db(tmp_path / "db", ids, z).close()
     np.savez(tmp_path / "data.npz", ids=ids, z=z)
     proc = subprocess.Popen([sys.executable, "-c", DRIVER, client.scheduler.address, str(tmp_path / "db"),
                              str(tmp_path / "data.npz"), str(work)], env=os.environ.copy())
