@@ -161,6 +161,33 @@ inline constexpr int64_t kMaxBulkBatch = 1 << 20;
 // (latents resized to rows x d); return the number of rows, 0 at the end.
 using BatchSource = std::function<Result<int64_t>(int64_t max_rows, std::vector<int64_t>* ids, Matrix* latents)>;
 
+// ---- distributed bulk indexing (docs/distributed.md): workers encode and write
+// sorted item files with WriteItemFile, the driver ingests them all at once.
+// What a worker needs to encode for (collection, model) and write item records:
+struct IngestTicket {
+  std::string ticket;  // opaque: collection id, model, K, digest of the map and anchors
+  std::string map_bytes;
+  OutputDistance distance = OutputDistance::kEuclidean;
+  Matrix anchor_latents;  // K x d, the model's latents for the collection's anchor set
+  int steps = 8;
+  PathMode mode = PathMode::kLength;
+};
+
+struct IngestStats {
+  int64_t files = 0, items = 0;
+  int64_t replaced = 0;       // ids that existed before (upserts)
+  double read_seconds = 0;    // reading and checking the files
+  double ingest_seconds = 0;  // RocksDB's IngestExternalFile
+  double index_seconds = 0;   // FAISS update and index save
+  std::string index_not_saved;  // as BulkStats::index_not_saved
+};
+
+// Worker side, no database open: writes (ids, n x K representations) as the item
+// records of the ticket's collection and model, sorted by id, to `path` atomically
+// (temporary file + rename). ids: distinct, not -1, at least one.
+Status WriteItemFile(const std::string& ticket, const std::string& path, const std::vector<int64_t>& ids,
+                     MatrixView representations);
+
 class Database {
  public:
   // Opens (creating if allowed) the database in `dir`. Fails with a clear Status
@@ -232,6 +259,18 @@ class Database {
   // n x d latents -> n x K representations with the model's anchors for `anchor_set`.
   Result<Matrix> Encode(const std::string& model, const std::string& anchor_set, MatrixView latents,
                         const EncoderOptions& options = {}) const;
+
+  // ---- distributed bulk indexing (WriteItemFile above)
+  // What workers need to encode for `collection` with `model`.
+  Result<IngestTicket> PrepareIngest(const std::string& collection, const std::string& model) const;
+  // Ingests item files written from `ticket` in ONE atomic step (all or nothing), with
+  // the collection's new state (version + 1, item count; ids already stored are
+  // upserts), then brings the index in line. Errors, with nothing changed:
+  // FailedPrecondition when the ticket is stale (collection recreated, model's map or
+  // anchors replaced since PrepareIngest); InvalidArgument for an id in two files or
+  // records of another collection, model or K; Corruption for a damaged file.
+  Result<IngestStats> IngestItemFiles(const std::string& collection, const std::string& model,
+                                      const std::string& ticket, const std::vector<std::string>& paths);
 
   struct Impl;
 

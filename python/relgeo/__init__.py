@@ -17,6 +17,7 @@ from . import _core
 from .encoding import Encoder, encode
 from .database import AnchorSetInfo, CollectionInfo, Database, Item, ModelInfo
 from . import eval  # noqa: A004 - relgeo.eval is the documented name
+from . import distributed  # noqa: F401 - relgeo.distributed: Dask bulk indexing (dask imported on use)
 
 __version__ = _core.version()["relgeo"]
 

@@ -40,6 +40,14 @@ T ValueOrThrow(Result<T>&& r) {
 
 void RegisterErrorTranslator();
 
+}  // namespace relgeo::python
+namespace relgeo {
+class Database;
+}
+namespace relgeo::python {
+// The database behind a relgeo._core.Database (FailedPrecondition once closed).
+Database& DatabaseOf(const py::handle& db);
+
 // A 2-D view over the array's own memory (`what` names the argument in errors).
 MatrixView AsMatrix(const FloatArray& a, const char* what);
 std::vector<int64_t> AsIds(const IdArray& a, const char* what);

@@ -127,6 +127,7 @@ class PyDatabase {
     ThrowIfError(db().SaveIndexes());
   }
   std::string path() const { return db().path(); }
+  Database& database() const { return db(); }  // for the other binding files (DatabaseOf)
 
   void CreateAnchorSet(const std::string& name, const IdArray& ids) {
     std::vector<int64_t> v = AsIds(ids, "ids");
@@ -367,6 +368,8 @@ class PyDatabase {
 };
 
 }  // namespace
+
+Database& DatabaseOf(const py::handle& db) { return db.cast<PyDatabase&>().database(); }
 
 void RegisterDatabase(py::module_& m) {
   py::class_<PyDatabase>(m, "Database")

@@ -6,6 +6,7 @@ namespace relgeo::python {
 void RegisterEncode(py::module_& m);
 void RegisterDatabase(py::module_& m);
 void RegisterEval(py::module_& m);
+void RegisterIngest(py::module_& m);
 }  // namespace relgeo::python
 
 PYBIND11_MODULE(_core, m) {
@@ -15,4 +16,5 @@ PYBIND11_MODULE(_core, m) {
   rp::RegisterEncode(m);
   rp::RegisterDatabase(m);
   rp::RegisterEval(m);
+  rp::RegisterIngest(m);
 }

@@ -15,6 +15,7 @@
 #include <system_error>
 
 #include "store/info_log.h"
+#include "store/rocks_options.h"
 
 namespace relgeo::store {
 namespace {
@@ -72,6 +73,19 @@ Status FromRocks(const rocksdb::Status& s, const std::string& context, const std
 
 }  // namespace
 
+rocksdb::Options RocksOptions() {
+  rocksdb::Options opts;
+  opts.paranoid_checks = true;
+  opts.max_background_jobs = 2;
+  opts.write_buffer_size = 64 << 20;
+  opts.compression = rocksdb::kNoCompression;  // float vectors barely compress
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return opts;
+}
+
+Status FromRocksStatus(const rocksdb::Status& s, const std::string& context) { return FromRocks(s, context); }
 
 struct WriteBatch::Impl {
   rocksdb::WriteBatch batch;
@@ -111,21 +125,14 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, bool create_i
     if (ec) return Status::IOError("cannot create database directory '" + dir + "': " + ec.message());
   }
   if (has_current) RELGEO_RETURN_IF_ERROR(CheckCurrentFile(dir));
-  rocksdb::Options opts;
+  rocksdb::Options opts = RocksOptions();
   opts.create_if_missing = create_if_missing;
-  opts.paranoid_checks = true;
-  opts.max_background_jobs = 2;
-  opts.write_buffer_size = 64 << 20;
-  opts.compression = rocksdb::kNoCompression;  // float vectors barely compress
   opts.info_log_level = rocksdb::WARN_LEVEL;
   opts.info_log = NewInfoLog(dir, read_only);  // RocksDB's own LOG writer aborts on ENOSPC
   // The default, stated: a torn last WAL record (a crash mid-write) is dropped, not
   // an error; a WAL that lost acknowledged writes is caught by comparing each index
   // file's version and sequence with the database's (docs/design.md §5.4).
   opts.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
-  rocksdb::BlockBasedTableOptions table;
-  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-  opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = read_only ? rocksdb::DB::OpenForReadOnly(opts, dir, &raw) : rocksdb::DB::Open(opts, dir, &raw);
   if (!s.ok()) {
@@ -218,6 +225,17 @@ Status Store::SyncWal() {
     return Status::IOError("database '" + impl_->dir + "': the write-ahead log is not synced after a failed write (" +
                            impl_->write_failed + "); reopen the database");
   return FromRocks(impl_->db->FlushWAL(/*sync=*/true), "syncing the write-ahead log", impl_->dir);
+}
+
+Status Store::IngestFiles(const std::vector<std::string>& paths) {
+  if (!impl_->db) return Status::FailedPrecondition("database is closed");
+  if (impl_->read_only)
+    return Status::FailedPrecondition("database '" + impl_->dir + "' is open read-only: writes are refused");
+  rocksdb::IngestExternalFileOptions o;
+  o.move_files = true;  // hard links (a copy where links fail): the caller's files stay
+  o.verify_checksums_before_ingest = true;
+  return FromRocks(impl_->db->IngestExternalFile(paths, o), "ingesting " + std::to_string(paths.size()) + " files",
+                   impl_->dir);
 }
 
 bool Store::read_only() const { return impl_->read_only; }

@@ -46,6 +46,9 @@ class Store {
   // Calls fn(key, value) for every key starting with `prefix`, in order, until it returns false.
   Status Scan(const std::string& prefix,
               const std::function<bool(const std::string& key, const std::string& value)>& fn) const;
+  // Adds sorted table files (store/sst_files.h) in one atomic step: all of their
+  // keys become visible together, or none (RocksDB's IngestExternalFile).
+  Status IngestFiles(const std::vector<std::string>& paths);
   uint64_t LatestSequence() const;
   // Writes and fsyncs the WAL up to LatestSequence() (a no-op when read-only), so
   // that an index file saved afterwards never reflects writes a power loss could
