@@ -204,7 +204,7 @@ Engines& E() {
 struct Point {
   double recall, qps;
 };
-std::map<int, std::vector<std::pair<int, Point>>> g_curves;
+std::map<int, std::map<int, Point>> g_curves;  // engine -> param -> the last run's point
 
 void BM_Ann(benchmark::State& state) {
   const int engine = static_cast<int>(state.range(0)), param = static_cast<int>(state.range(1));
@@ -219,7 +219,7 @@ void BM_Ann(benchmark::State& state) {
     state.SetIterationTime(s);
   }
   const Point pt{D().Recall(ids), kQueries * state.iterations() / total};
-  g_curves[engine].push_back({param, pt});
+  g_curves[engine][param] = pt;
   state.SetLabel(kEngines[engine]);
   state.counters["QPS"] = pt.qps;
   state.counters["recall10"] = pt.recall;
@@ -228,11 +228,13 @@ void BM_Ann(benchmark::State& state) {
 
 // QPS where the curve crosses `target` recall (linear between the two points
 // around it); 0 when no point reaches it.
-double QpsAt(const std::vector<std::pair<int, Point>>& curve, double target) {
+double QpsAt(const std::map<int, Point>& by_param, double target) {
+  std::vector<Point> curve;
+  for (const auto& [param, pt] : by_param) curve.push_back(pt);
   for (size_t i = 0; i < curve.size(); ++i) {
-    if (curve[i].second.recall < target) continue;
-    if (i == 0) return curve[0].second.qps;
-    const Point a = curve[i - 1].second, b = curve[i].second;
+    if (curve[i].recall < target) continue;
+    if (i == 0) return curve[0].qps;
+    const Point a = curve[i - 1], b = curve[i];
     const double t = (target - a.recall) / std::max(1e-9, b.recall - a.recall);
     return a.qps + t * (b.qps - a.qps);
   }

@@ -21,6 +21,7 @@
 #include <faiss/impl/io.h>
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
+#include <faiss/utils/Heap.h>
 
 #include <algorithm>
 #include <cmath>
@@ -385,6 +386,43 @@ class FlatIndex : public VectorIndex {
 };
 
 // ---------------------------------------------------------------- HNSW
+// FAISS's graph walk (HNSW::search) with relgeo's distance: the negated inner
+// product of unit vectors through InnerProduct (AVX-512), where Debian's FAISS
+// (generic SIMD) would compute it with its portable loop.
+struct NegIpDistance : faiss::DistanceComputer {
+  const float* xb;
+  int64_t d;
+  const float* q = nullptr;
+  NegIpDistance(const float* xb, int64_t d) : xb(xb), d(d) {}
+  void set_query(const float* x) override { q = x; }
+  float operator()(idx_t i) override { return -internal::InnerProduct(q, xb + i * d, d); }
+  float symmetric_dis(idx_t i, idx_t j) override { return -internal::InnerProduct(xb + i * d, xb + j * d, d); }
+};
+
+// The given query rows of x, kk results each into l/dist (best first), one OpenMP pool
+// over the queries. The caller holds hnsw.efSearch fixed for the call.
+void HnswSearchRows(const faiss::IndexHNSWFlat& index, const float* x, int64_t dim, const std::vector<int64_t>& rows,
+                    int64_t kk, idx_t* l, float* dist) {
+  const float* xb = static_cast<const faiss::IndexFlat*>(index.storage)->get_xb();
+  const int64_t nrows = static_cast<int64_t>(rows.size());
+#pragma omp parallel if (nrows > 1)
+  {
+    faiss::VisitedTable vt(index.ntotal);
+    NegIpDistance dis(xb, dim);
+#pragma omp for schedule(dynamic, 4)
+    for (int64_t i = 0; i < nrows; ++i) {
+      idx_t* li = l + i * kk;
+      float* di = dist + i * kk;
+      faiss::maxheap_heapify(kk, di, li);
+      dis.set_query(x + rows[i] * dim);
+      index.hnsw.search(dis, static_cast<int>(kk), li, di, vt);
+      faiss::maxheap_reorder(kk, di, li);
+      for (int64_t j = 0; j < kk; ++j)
+        if (li[j] >= 0) di[j] = -di[j];
+    }
+  }
+}
+
 class HnswIndex : public VectorIndex {
  public:
   HnswIndex(const IndexSpec& spec, int64_t dim) : spec_(spec), dim_(dim) { index_ = Fresh(); }
@@ -482,12 +520,7 @@ class HnswIndex : public VectorIndex {
                 std::shared_lock<std::shared_mutex> lock(ef_mu_);
                 gate.unlock();
                 if (index_->hnsw.efSearch == ef) {
-                  if (rows.size() == static_cast<size_t>(q.rows())) {
-                    index_->search(q.rows(), x.data(), kk, d, l);
-                  } else {
-                    for (size_t i = 0; i < rows.size(); ++i)
-                      index_->search(1, x.data() + rows[i] * dim_, kk, d + i * kk, l + i * kk);
-                  }
+                  HnswSearchRows(*index_, x.data(), dim_, rows, kk, l, d);
                   return;
                 }
               }

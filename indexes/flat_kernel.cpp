@@ -26,6 +26,9 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
+// GCC 12 warns inside its own _mm512_reduce_add_ps (an _mm256_undefined_pd operand).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 namespace relgeo::internal {
 namespace {
@@ -325,6 +328,41 @@ __attribute__((target("avx512f"))) void DecodeSq8Avx512(const uint8_t* c, int64_
 }
 #endif
 }  // namespace
+
+namespace {
+float InnerProductScalar(const float* a, const float* b, int64_t d) {
+  float s[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= d; i += 8)
+    for (int j = 0; j < 8; ++j) s[j] += a[i + j] * b[i + j];
+  for (; i < d; ++i) s[0] += a[i] * b[i];
+  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx512f"))) float InnerProductAvx512(const float* a, const float* b, int64_t d) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = s0;
+  int64_t i = 0;
+  for (; i + 32 <= d; i += 32) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+  }
+  for (; i < d; i += 16) {
+    const __mmask16 m = d - i >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << (d - i)) - 1);
+    s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s0);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+#endif
+using IpFn = float (*)(const float*, const float*, int64_t);
+const IpFn kInnerProduct = [] {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (HasAvx512()) return static_cast<IpFn>(&InnerProductAvx512);
+#endif
+  return static_cast<IpFn>(&InnerProductScalar);
+}();
+}  // namespace
+
+float InnerProduct(const float* a, const float* b, int64_t d) { return kInnerProduct(a, b, d); }
 
 void DecodeFp16(const uint16_t* codes, int64_t count, int64_t d, float* out) {
 #if defined(__x86_64__) && defined(__GNUC__)

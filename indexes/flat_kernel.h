@@ -35,6 +35,9 @@ using RowSource = std::function<const float*(int64_t r0, int64_t count, float* s
 bool FlatTopK(const RowSource& rows, int64_t n, int64_t d, const float* q, int64_t nq, int64_t k,
               const std::function<bool(int64_t)>* keep, int64_t* labels, float* scores);
 
+// <a, b> over d floats, AVX-512 where the CPU has it (HNSW's distance, flat_kernel.cpp).
+float InnerProduct(const float* a, const float* b, int64_t d);
+
 // Decoders for RowSource over FAISS's scalar-quantiser codes (count rows of d):
 // IEEE half precision (QT_fp16), and 8-bit codes with per-dimension ranges
 // (QT_8bit: x = vmin + (code + 0.5) / 255 * vdiff), AVX-512 where the CPU has it.
