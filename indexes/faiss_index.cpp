@@ -399,6 +399,45 @@ struct NegIpDistance : faiss::DistanceComputer {
   float symmetric_dis(idx_t i, idx_t j) override { return -internal::InnerProduct(xb + i * d, xb + j * d, d); }
 };
 
+// An IndexFlatIP whose distance computer is relgeo's AVX-512 inner product: FAISS's
+// HNSW insertion reaches it through storage->get_distance_computer(), so the graph
+// build runs on it too. write_index sees an IndexFlat and writes a plain IndexFlatIP
+// ("IxFI"): the file format is unchanged.
+struct FastIpCodes : faiss::FlatCodesDistanceComputer {
+  int64_t d;
+  const float* q = nullptr;
+  FastIpCodes(const float* xb, int64_t d)
+      : faiss::FlatCodesDistanceComputer(reinterpret_cast<const uint8_t*>(xb), d * sizeof(float)), d(d) {}
+  void set_query(const float* x) override { q = x; }
+  float distance_to_code(const uint8_t* code) override {
+    return internal::InnerProduct(q, reinterpret_cast<const float*>(code), d);
+  }
+  float symmetric_dis(idx_t i, idx_t j) override {
+    const float* xb = reinterpret_cast<const float*>(codes);
+    return internal::InnerProduct(xb + i * d, xb + j * d, d);
+  }
+};
+struct FastFlatIP : faiss::IndexFlatIP {
+  explicit FastFlatIP(int64_t dim) : faiss::IndexFlatIP(dim) {}
+  faiss::FlatCodesDistanceComputer* get_FlatCodesDistanceComputer() const override { return new FastIpCodes(get_xb(), d); }
+};
+
+// Moves an HNSW index's rows into a FastFlatIP storage; false when its storage is not
+// an inner-product IndexFlat of its dimension and size (a crafted file).
+bool UseFastStorage(faiss::IndexHNSWFlat* h) {
+  auto* flat = dynamic_cast<faiss::IndexFlat*>(h->storage);
+  if (!flat || flat->metric_type != faiss::METRIC_INNER_PRODUCT || flat->d != h->d || flat->ntotal != h->ntotal ||
+      flat->codes.size() != static_cast<size_t>(flat->ntotal) * flat->d * sizeof(float))
+    return false;
+  auto fast = std::make_unique<FastFlatIP>(h->d);
+  fast->codes.swap(flat->codes);
+  fast->ntotal = flat->ntotal;
+  if (h->own_fields) delete h->storage;
+  h->storage = fast.release();
+  h->own_fields = true;
+  return true;
+}
+
 // The given query rows of x, kk results each into l/dist (best first), one OpenMP pool
 // over the queries. The caller holds hnsw.efSearch fixed for the call.
 void HnswSearchRows(const faiss::IndexHNSWFlat& index, const float* x, int64_t dim, const std::vector<int64_t>& rows,
@@ -430,6 +469,7 @@ class HnswIndex : public VectorIndex {
   std::unique_ptr<faiss::IndexHNSWFlat> Fresh() const {
     auto idx = std::make_unique<faiss::IndexHNSWFlat>(static_cast<int>(dim_), spec_.hnsw_m, faiss::METRIC_INNER_PRODUCT);
     idx->hnsw.efConstruction = spec_.ef_construction;
+    UseFastStorage(idx.get());  // an empty IndexFlatIP: always true
     return idx;
   }
 
@@ -439,6 +479,7 @@ class HnswIndex : public VectorIndex {
     RELGEO_ASSIGN_OR_RETURN(auto raw, FaissFromBytes(blob, e));
     auto* h = dynamic_cast<faiss::IndexHNSWFlat*>(raw.get());
     if (!h) return Status::Corruption("index file does not hold an HNSW index");
+    if (!UseFastStorage(h)) return Status::Corruption("HNSW index storage is not an inner-product flat index");
     auto out = std::make_unique<HnswIndex>(spec, h->d);
     raw.release();
     out->index_.reset(h);
