@@ -37,7 +37,7 @@ struct IndexSpec {
   enum class Kind { kFlat, kHNSW, kIVF };
   Kind kind = Kind::kFlat;
   int hnsw_m = 32;            // HNSW: neighbours per node
-  int ef_construction = 40;   // HNSW: build-time beam width
+  int ef_construction = 80;   // HNSW: build-time beam width (80: docs/search.md, recall 0.95 at efSearch 16)
   int nlist = 0;              // IVF: number of inverted lists
   std::string ivf_codec = "Flat";  // IVF: "Flat", "SQ8", "PQ<m>"
   std::string flat_codec;          // Flat: "" (float32), "fp16", "SQ8"; RocksDB keeps float32
@@ -69,8 +69,10 @@ struct IndexSearchParams {
 // limits above for an index of this spec.
 Status CheckSearchParams(const IndexSpec& spec, const IndexSearchParams& params);
 
-// Keeps an id when it returns true. Applied by over-fetching and filtering
-// (FAISS 1.7.3 does not honour IDSelector in every index).
+// Keeps an id when it returns true. Flat asks it about each row that would enter a
+// query's current top k, one call at a time but possibly from relgeo's worker threads;
+// HNSW and IVF apply it by over-fetching and filtering (FAISS 1.7.3 does not honour
+// IDSelector in every index).
 using IdFilter = std::function<bool(int64_t)>;
 
 class VectorIndex {
