@@ -3,9 +3,14 @@
 // for one query and many, k > n, filters, removed ids, an empty index, and after a
 // round trip through the (unchanged) FAISS file format.
 #include <faiss/IndexFlat.h>
+#include <faiss/IndexHNSW.h>
+#include <faiss/impl/io.h>
+#include <faiss/index_io.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <typeinfo>
 #include <functional>
 #include <limits>
 #include <map>
@@ -322,6 +327,42 @@ TEST(FlatSearch, Sq8IsExactUntilTrained) {
   ASSERT_TRUE((*back)->Add(more_ids.data(), more).ok());
   EXPECT_TRUE((*back)->trained());
   EXPECT_EQ((*back)->size(), 1100);
+}
+
+// ------------------------------------------------------------ HNSW on relgeo's distance
+// relgeo's HNSW builds and walks FAISS's graph with its own inner product; the file
+// still holds a plain IndexHNSWFlat over an IndexFlatIP, and FAISS's own search of
+// that file finds what relgeo's does.
+TEST(FlatSearch, HnswFileIsPlainFaissAndSearchesAlike) {
+  const int64_t n = 3000, d = 48, k = 10, nq = 50;
+  const Matrix x = RandomMatrix(n, d, 19), q = RandomMatrix(nq, d, 20);
+  std::vector<int64_t> ids(n);
+  for (int64_t i = 0; i < n; ++i) ids[i] = i;  // positions == ids: FAISS's labels compare directly
+  auto index = Make("HNSW16", x, ids);
+  IndexSearchParams p;
+  p.ef_search = 64;
+  Hits mine{std::vector<int64_t>(nq * k), std::vector<float>(nq * k)};
+  ASSERT_TRUE(index->Search(q, k, p, nullptr, mine.ids.data(), mine.scores.data()).ok());
+  auto bytes = index->Serialize();
+  ASSERT_TRUE(bytes.ok());
+  // relgeo header: magic, u64 length + spec text, then u64 length + the FAISS blob.
+  uint64_t spec_len = 0, blob_len = 0;
+  std::memcpy(&spec_len, bytes->data() + 8, 8);
+  std::memcpy(&blob_len, bytes->data() + 16 + spec_len, 8);
+  faiss::VectorIOReader r;
+  r.data.assign(bytes->begin() + 24 + spec_len, bytes->begin() + 24 + spec_len + blob_len);
+  std::unique_ptr<faiss::Index> raw(faiss::read_index(&r));
+  auto* hnsw = dynamic_cast<faiss::IndexHNSWFlat*>(raw.get());
+  ASSERT_NE(hnsw, nullptr);
+  ASSERT_NE(hnsw->storage, nullptr);
+  EXPECT_EQ(typeid(*hnsw->storage), typeid(faiss::IndexFlatIP));
+  hnsw->hnsw.efSearch = 64;
+  const Matrix uq = Unit(q);
+  Hits theirs{std::vector<int64_t>(nq * k), std::vector<float>(nq * k)};
+  hnsw->search(nq, uq.data(), k, theirs.scores.data(), theirs.ids.data());
+  EXPECT_GE(RecallAt(mine, theirs, nq, k), 0.99);
+  for (int64_t i = 0; i < nq * k; ++i)
+    if (mine.ids[i] == theirs.ids[i]) EXPECT_NEAR(mine.scores[i], theirs.scores[i], 2e-5);
 }
 
 }  // namespace
