@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <exception>
 #include <limits>
 #include <mutex>
 #include <utility>
@@ -93,14 +94,23 @@ class Heaps {
 };
 
 // What a scan does with a score that beats the threshold.
+// An exception from `keep` cannot leave an OpenMP region: the first is kept (the
+// rest of the search then rejects everything) and rethrown after the region.
 struct Sink {
   Heaps* heaps;
   const std::function<bool(int64_t)>* keep;
   std::mutex* keep_mu;
+  std::exception_ptr* keep_error;  // guarded by keep_mu
   void Offer(int64_t q, float s, int64_t p) const {
     if (keep) {
       std::lock_guard<std::mutex> lock(*keep_mu);
-      if (!(*keep)(p)) return;
+      if (*keep_error) return;
+      try {
+        if (!(*keep)(p)) return;
+      } catch (...) {
+        *keep_error = std::current_exception();
+        return;
+      }
     }
     heaps->Push(q, s, p);
   }
@@ -196,12 +206,13 @@ bool Pass(const float* direct, const RowSource* source, int64_t n, int64_t d, co
   heaps.reserve(team);
   for (int t = 0; t < team; ++t) heaps.emplace_back(nq, cap);
   std::mutex keep_mu;
+  std::exception_ptr keep_error;
   std::atomic<bool> failed{false};
 
 #pragma omp parallel num_threads(team)
   {
     Heaps& h = heaps[omp_get_thread_num()];
-    const Sink sink{&h, keep, &keep_mu};
+    const Sink sink{&h, keep, &keep_mu, &keep_error};
     std::vector<float> tile(mq * nb), scratch;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < tasks; ++task) {
@@ -228,6 +239,7 @@ bool Pass(const float* direct, const RowSource* source, int64_t n, int64_t d, co
       }
     }
   }
+  if (keep_error) std::rethrow_exception(keep_error);
   if (failed) return false;
 
   // Merge: best first, ties by row position (as FAISS's scan order would).

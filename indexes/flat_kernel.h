@@ -22,8 +22,9 @@ int64_t FlatBlockRows(int64_t dim);
 // largest inner products, best first: positions 0..n-1 in `labels` (-1 and -inf
 // where fewer than k rows qualify) and scores in `scores` (nq x k each). `keep`,
 // when set, is asked about a row position only when that row would enter a query's
-// current top k; it is called under a lock (one call at a time). Returns false when
-// the GEMM failed (the outputs are then unspecified).
+// current top k; it is called under a lock (one call at a time), and what it throws
+// is rethrown once the pool has stopped. Returns false when the GEMM failed (the
+// outputs are then unspecified).
 bool FlatTopK(const float* x, int64_t n, int64_t d, const float* q, int64_t nq, int64_t k,
               const std::function<bool(int64_t)>* keep, int64_t* labels, float* scores);
 

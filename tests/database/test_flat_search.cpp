@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <stdexcept>
 #include <tuple>
 #include <vector>
 
@@ -178,6 +179,21 @@ TEST(FlatSearch, FilterKeepsOnlyWhatItAccepts) {
   const Hits h = SearchAll(*index, q, k, &three);
   ExpectSame(h, Reference(x, ids, q, k, three), x, ids, q, k);
   EXPECT_EQ(h.ids[3], -1);
+}
+
+// A filter that throws is an error from Search, not a crash inside the thread pool.
+TEST(FlatSearch, ThrowingFilterIsAnError) {
+  const Matrix x = RandomMatrix(3000, 32, 21), q = RandomMatrix(8, 32, 22);
+  auto index = FlatOf(x, Ids(3000));
+  const IdFilter boom = [](int64_t id) -> bool {
+    if (id % 7 == 0) throw std::runtime_error("filter failed");
+    return true;
+  };
+  std::vector<int64_t> ids(8 * 5);
+  std::vector<float> scores(8 * 5);
+  const Status s = index->Search(q, 5, {}, &boom, ids.data(), scores.data());
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("filter failed"), std::string::npos) << s.ToString();
 }
 
 TEST(FlatSearch, RemovedIdsAreNeverReturned) {
