@@ -164,7 +164,7 @@ struct SearchFixture {
     flat = std::make_unique<faiss::IndexFlatIP>(kK);
     flat->add(kItems, normalized_items.data());
     hnsw = std::make_unique<faiss::IndexHNSWFlat>(kK, 32, faiss::METRIC_INNER_PRODUCT);
-    hnsw->hnsw.efConstruction = 40;
+    hnsw->hnsw.efConstruction = IndexSpec{}.ef_construction;  // relgeo's default: identical graphs
     // Same insertion batches as the database (10 x 10k): with one thread the graphs are
     // identical, so the ratio measures relgeo's overhead, not a different graph.
     for (int64_t b = 0; b < kItems; b += 10000) hnsw->add(10000, normalized_items.row(b));

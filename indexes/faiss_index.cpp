@@ -1,6 +1,8 @@
 // FAISS behind relgeo::VectorIndex (include/relgeo/index.h).
 //
-//   Flat  IndexIDMap2(IndexFlatIP): ids stored by FAISS, remove_ids.
+//   Flat  IndexIDMap2(IndexFlatIP): ids stored by FAISS, remove_ids; searched by
+//         relgeo's own kernel (flat_kernel.h) over FAISS's vectors, FAISS's search
+//         when oneDNN is not loaded.
 //   HNSW  IndexHNSWFlat(IP) over internal positions 0..n-1 plus a position -> id
 //         table; FAISS cannot remove from HNSW, so a delete is a tombstone
 //         (position -> -1) filtered at search time, and the graph is rebuilt from
@@ -12,21 +14,26 @@
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVF.h>
+#include <faiss/IndexScalarQuantizer.h>
 #include <faiss/impl/AuxIndexStructures.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/impl/IDSelector.h>
 #include <faiss/impl/io.h>
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
+#include <faiss/utils/Heap.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <shared_mutex>
+#include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "flat_kernel.h"
 #include "relgeo/index.h"
 
 namespace relgeo {
@@ -141,22 +148,42 @@ Status CheckFaissBlob(const std::string& b, const Expect& e) {
     return Status::Corruption("FAISS header: " + std::to_string(h.ntotal) + " vectors, the database has " +
                               std::to_string(e.size) + " items");
   if (h.fourcc == "IxM2") {
-    // IndexIDMap2 over IndexFlatIP (Flat, and IVF's training buffer): the layout is
-    // fully determined by d and ntotal: header, flat header, u64 count + n*d floats,
-    // u64 n + n ids.
+    // IndexIDMap2 over IndexFlatIP (Flat, Flat,SQ8 before training, IVF's training
+    // buffer) or IndexScalarQuantizer (Flat,fp16 and Flat,SQ8): the layout is fully
+    // determined by d, ntotal and (SQ) the trained-range count: header, inner header,
+    // [SQ fields], u64 count + the rows, u64 n + n ids.
     const uint64_t n = static_cast<uint64_t>(h.ntotal), d = static_cast<uint64_t>(h.d);
     FaissHeader sub;
-    if (!ReadFaissHeader(b, h.end, &sub) || sub.fourcc != "IxFI" || sub.d != h.d || sub.ntotal != h.ntotal)
+    const bool sq = ReadFaissHeader(b, h.end, &sub) && sub.fourcc == "IxSQ";
+    if (!ReadFaissHeader(b, h.end, &sub) || (sub.fourcc != "IxFI" && !sq) || sub.d != h.d || sub.ntotal != h.ntotal)
       return Status::Corruption("FAISS id map: its flat index header disagrees with the outer one");
-    const uint64_t expect_size = sub.end + 8 + n * d * 4 + 8 + n * 8;
+    uint64_t rows_at = sub.end, row_bytes = d * 4;
+    if (sq) {
+      // ScalarQuantizer (faiss/impl/index_write.cpp, 1.7.3): i32 qtype, i32 rangestat,
+      // f32 rangestat_arg, u64 d, u64 code_size, u64 m + m floats of trained ranges.
+      constexpr size_t kSqFields = 4 + 4 + 4 + 8 + 8;
+      if (b.size() - sub.end < kSqFields + 8) return Status::Corruption("FAISS scalar quantizer truncated");
+      int32_t qtype = 0;
+      uint64_t sq_d = 0, code_size = 0, trained = 0;
+      std::memcpy(&qtype, b.data() + sub.end, 4);
+      std::memcpy(&sq_d, b.data() + sub.end + 12, 8);
+      std::memcpy(&code_size, b.data() + sub.end + 20, 8);
+      std::memcpy(&trained, b.data() + sub.end + kSqFields, 8);
+      const bool fp16 = qtype == faiss::ScalarQuantizer::QT_fp16, sq8 = qtype == faiss::ScalarQuantizer::QT_8bit;
+      if ((!fp16 && !sq8) || sq_d != d || code_size != (fp16 ? 2 * d : d) || trained > 2 * d)
+        return Status::Corruption("FAISS scalar quantizer: type, dimension or code size not what Flat stores");
+      rows_at = sub.end + kSqFields + 8 + trained * 4;
+      row_bytes = code_size;
+    }
+    const uint64_t expect_size = rows_at + 8 + n * row_bytes + 8 + n * 8;
     if (n > b.size() / 8 || n * d > b.size() || b.size() != expect_size)
       return Status::Corruption("FAISS id map: " + std::to_string(b.size()) + " bytes, " + std::to_string(expect_size) +
                                 " expected for " + std::to_string(n) + " vectors of dimension " + std::to_string(d));
     uint64_t codes = 0, ids = 0;
-    std::memcpy(&codes, b.data() + sub.end, 8);
-    std::memcpy(&ids, b.data() + sub.end + 8 + n * d * 4, 8);
-    if ((codes != n * d && codes != n * d * 4) || ids != n)
-      return Status::Corruption("FAISS id map: vector or id table sizes disagree with its header");
+    std::memcpy(&codes, b.data() + rows_at, 8);
+    std::memcpy(&ids, b.data() + rows_at + 8 + n * row_bytes, 8);
+    const bool codes_ok = sq ? codes == n * row_bytes : (codes == n * d || codes == n * d * 4);
+    if (!codes_ok || ids != n) return Status::Corruption("FAISS id map: vector or id table sizes disagree with its header");
   }
   return Status::OK();
 }
@@ -220,19 +247,114 @@ void FilteredSearch(int64_t nq, int64_t k, int64_t total, const IdFilter* filter
 }
 
 // ---------------------------------------------------------------- Flat
+// relgeo's exact search (flat_kernel.h) over an IndexIDMap2 whose inner index is
+// IndexFlatIP (rows read in place) or IndexScalarQuantizer (rows decoded a block
+// at a time); FAISS's own search when oneDNN is not loaded.
+Status KernelSearch(const faiss::IndexIDMap2& m, int64_t dim, const float* x, int64_t nq, int64_t k,
+                    const IdFilter* filter, int64_t* out_ids, float* out_scores) {
+  const std::vector<idx_t>& ids = m.id_map;
+  std::function<bool(int64_t)> keep;
+  if (filter) keep = [&](int64_t pos) { return (*filter)(ids[pos]); };
+  RELGEO_RETURN_IF_ERROR(GuardFaiss("searching Flat index", [&] {
+    bool ok = false;
+    if (const auto* flat = dynamic_cast<const faiss::IndexFlat*>(m.index)) {
+      ok = internal::FlatTopK(flat->get_xb(), m.ntotal, dim, x, nq, k, filter ? &keep : nullptr, out_ids, out_scores);
+    } else {
+      const auto& sq = dynamic_cast<const faiss::IndexScalarQuantizer&>(*m.index);
+      const bool fp16 = sq.sq.qtype == faiss::ScalarQuantizer::QT_fp16;
+      if (!fp16 && sq.sq.trained.size() != static_cast<size_t>(2 * dim)) throw std::runtime_error("SQ8 ranges missing");
+      const internal::RowSource rows = [&sq, fp16, dim](int64_t r0, int64_t count, float* scratch) {
+        const uint8_t* c = sq.codes.data() + r0 * sq.code_size;
+        if (fp16)
+          internal::DecodeFp16(reinterpret_cast<const uint16_t*>(c), count, dim, scratch);
+        else
+          internal::DecodeSq8(c, count, dim, sq.sq.trained.data(), sq.sq.trained.data() + dim, scratch);
+        return static_cast<const float*>(scratch);
+      };
+      ok = internal::FlatTopK(rows, m.ntotal, dim, x, nq, k, filter ? &keep : nullptr, out_ids, out_scores);
+    }
+    if (!ok) throw std::runtime_error("dnnl_sgemm failed");
+  }));
+  for (int64_t i = 0; i < nq * k; ++i)
+    if (out_ids[i] >= 0) out_ids[i] = ids[out_ids[i]];
+  return Status::OK();
+}
+
+// FAISS's own search of an id map (the fallback), through the over-fetch filter loop.
+void FaissMapSearch(const faiss::IndexIDMap2& m, int64_t dim, const float* x, int64_t nq, int64_t k,
+                    const IdFilter* filter, int64_t* out_ids, float* out_scores) {
+  FilteredSearch(
+      nq, k, m.ntotal, filter, 0,
+      [&](const std::vector<int64_t>& rows, int64_t kk, idx_t* l, float* d) {
+        if (rows.size() == static_cast<size_t>(nq)) {
+          m.search(nq, x, kk, d, l);
+        } else {
+          for (size_t i = 0; i < rows.size(); ++i) m.search(1, x + rows[i] * dim, kk, d + i * kk, l + i * kk);
+        }
+      },
+      [](idx_t l) { return static_cast<int64_t>(l); }, out_ids, out_scores);
+}
+
+Status MapSearch(const faiss::IndexIDMap2& m, int64_t dim, MatrixView q, int64_t k, const IdFilter* filter,
+                 int64_t* out_ids, float* out_scores) {
+  auto x = Normalized(q);
+  if (internal::FlatKernelAvailable()) return KernelSearch(m, dim, x.data(), q.rows(), k, filter, out_ids, out_scores);
+  return GuardFaiss("searching Flat index", [&] { FaissMapSearch(m, dim, x.data(), q.rows(), k, filter, out_ids, out_scores); });
+}
+
+std::unique_ptr<faiss::IndexIDMap2> FlatMap(faiss::Index* inner) {
+  auto m = std::make_unique<faiss::IndexIDMap2>(inner);
+  m->own_fields = true;
+  return m;
+}
+
+// Flat, Flat,fp16, Flat,SQ8. SQ8 keeps float32 rows until TrainThreshold() of them
+// exist, then trains its per-dimension ranges on them and moves them in.
 class FlatIndex : public VectorIndex {
  public:
   FlatIndex(const IndexSpec& spec, int64_t dim) : spec_(spec), dim_(dim) {
-    index_ = std::make_unique<faiss::IndexIDMap2>(new faiss::IndexFlatIP(static_cast<int>(dim)));
-    index_->own_fields = true;
+    const int d = static_cast<int>(dim);
+    if (spec.flat_codec == "fp16")
+      index_ = FlatMap(new faiss::IndexScalarQuantizer(d, faiss::ScalarQuantizer::QT_fp16, faiss::METRIC_INNER_PRODUCT));
+    else
+      index_ = FlatMap(new faiss::IndexFlatIP(d));
   }
   FlatIndex(const IndexSpec& spec, std::unique_ptr<faiss::IndexIDMap2> index)
       : spec_(spec), dim_(index->d), index_(std::move(index)) {}
 
+  // Whether a loaded id map's inner index is what `spec` stores.
+  static bool Holds(const IndexSpec& spec, const faiss::IndexIDMap2& m) {
+    const auto* sq = dynamic_cast<const faiss::IndexScalarQuantizer*>(m.index);
+    if (spec.flat_codec == "fp16") return sq && sq->sq.qtype == faiss::ScalarQuantizer::QT_fp16;
+    if (spec.flat_codec == "SQ8" && sq) return sq->sq.qtype == faiss::ScalarQuantizer::QT_8bit;
+    return dynamic_cast<const faiss::IndexFlatIP*>(m.index) != nullptr;
+  }
+
   Status Add(const int64_t* ids, MatrixView v) override {
     auto x = Normalized(v);
-    return GuardFaiss("adding to Flat index", [&] { index_->add_with_ids(v.rows(), x.data(), ids); });
+    RELGEO_RETURN_IF_ERROR(GuardFaiss("adding to Flat index", [&] { index_->add_with_ids(v.rows(), x.data(), ids); }));
+    if (!trained() && index_->ntotal >= spec_.TrainThreshold()) return TrainSq8();
+    return Status::OK();
   }
+
+  Status TrainSq8() {
+    const auto* flat = static_cast<const faiss::IndexFlat*>(index_->index);
+    auto sq = std::make_unique<faiss::IndexScalarQuantizer>(static_cast<int>(dim_), faiss::ScalarQuantizer::QT_8bit,
+                                                            faiss::METRIC_INNER_PRODUCT);
+    // Ranges from min/max over the rows so far, widened by 10% each side for the
+    // rows still to come (they are clipped to the range).
+    sq->sq.rangestat = faiss::ScalarQuantizer::RS_minmax;
+    sq->sq.rangestat_arg = 0.1f;
+    std::unique_ptr<faiss::IndexIDMap2> fresh;
+    RELGEO_RETURN_IF_ERROR(GuardFaiss("training Flat,SQ8 index", [&] {
+      sq->train(index_->ntotal, flat->get_xb());
+      fresh = FlatMap(sq.release());
+      fresh->add_with_ids(index_->ntotal, flat->get_xb(), index_->id_map.data());
+    }));
+    index_ = std::move(fresh);
+    return Status::OK();
+  }
+
   Result<int64_t> Remove(const int64_t* ids, int64_t n) override {
     size_t removed = 0;
     faiss::IDSelectorBatch sel(n, ids);
@@ -242,20 +364,7 @@ class FlatIndex : public VectorIndex {
   Status Search(MatrixView q, int64_t k, const IndexSearchParams& params, const IdFilter* filter, int64_t* out_ids,
                 float* out_scores) const override {
     RELGEO_RETURN_IF_ERROR(CheckSearchParams(spec_, params));
-    auto x = Normalized(q);
-    return GuardFaiss("searching Flat index", [&] {
-      FilteredSearch(
-          q.rows(), k, index_->ntotal, filter, 0,
-          [&](const std::vector<int64_t>& rows, int64_t kk, idx_t* l, float* d) {
-            if (rows.size() == static_cast<size_t>(q.rows())) {
-              index_->search(q.rows(), x.data(), kk, d, l);
-            } else {
-              for (size_t i = 0; i < rows.size(); ++i)
-                index_->search(1, x.data() + rows[i] * dim_, kk, d + i * kk, l + i * kk);
-            }
-          },
-          [](idx_t l) { return static_cast<int64_t>(l); }, out_ids, out_scores);
-    });
+    return MapSearch(*index_, dim_, q, k, filter, out_ids, out_scores);
   }
   Result<std::string> Serialize() const override {
     std::string out = Header(spec_);
@@ -265,7 +374,9 @@ class FlatIndex : public VectorIndex {
   }
   int64_t size() const override { return index_->ntotal; }
   int64_t dim() const override { return dim_; }
-  bool trained() const override { return true; }
+  bool trained() const override {
+    return spec_.flat_codec != "SQ8" || dynamic_cast<const faiss::IndexScalarQuantizer*>(index_->index) != nullptr;
+  }
   const IndexSpec& spec() const override { return spec_; }
 
  private:
@@ -275,6 +386,82 @@ class FlatIndex : public VectorIndex {
 };
 
 // ---------------------------------------------------------------- HNSW
+// FAISS's graph walk (HNSW::search) with relgeo's distance: the negated inner
+// product of unit vectors through InnerProduct (AVX-512), where Debian's FAISS
+// (generic SIMD) would compute it with its portable loop.
+struct NegIpDistance : faiss::DistanceComputer {
+  const float* xb;
+  int64_t d;
+  const float* q = nullptr;
+  NegIpDistance(const float* xb, int64_t d) : xb(xb), d(d) {}
+  void set_query(const float* x) override { q = x; }
+  float operator()(idx_t i) override { return -internal::InnerProduct(q, xb + i * d, d); }
+  float symmetric_dis(idx_t i, idx_t j) override { return -internal::InnerProduct(xb + i * d, xb + j * d, d); }
+};
+
+// An IndexFlatIP whose distance computer is relgeo's AVX-512 inner product: FAISS's
+// HNSW insertion reaches it through storage->get_distance_computer(), so the graph
+// build runs on it too. write_index sees an IndexFlat and writes a plain IndexFlatIP
+// ("IxFI"): the file format is unchanged.
+struct FastIpCodes : faiss::FlatCodesDistanceComputer {
+  int64_t d;
+  const float* q = nullptr;
+  FastIpCodes(const float* xb, int64_t d)
+      : faiss::FlatCodesDistanceComputer(reinterpret_cast<const uint8_t*>(xb), d * sizeof(float)), d(d) {}
+  void set_query(const float* x) override { q = x; }
+  float distance_to_code(const uint8_t* code) override {
+    return internal::InnerProduct(q, reinterpret_cast<const float*>(code), d);
+  }
+  float symmetric_dis(idx_t i, idx_t j) override {
+    const float* xb = reinterpret_cast<const float*>(codes);
+    return internal::InnerProduct(xb + i * d, xb + j * d, d);
+  }
+};
+struct FastFlatIP : faiss::IndexFlatIP {
+  explicit FastFlatIP(int64_t dim) : faiss::IndexFlatIP(dim) {}
+  faiss::FlatCodesDistanceComputer* get_FlatCodesDistanceComputer() const override { return new FastIpCodes(get_xb(), d); }
+};
+
+// Moves an HNSW index's rows into a FastFlatIP storage; false when its storage is not
+// an inner-product IndexFlat of its dimension and size (a crafted file).
+bool UseFastStorage(faiss::IndexHNSWFlat* h) {
+  auto* flat = dynamic_cast<faiss::IndexFlat*>(h->storage);
+  if (!flat || flat->metric_type != faiss::METRIC_INNER_PRODUCT || flat->d != h->d || flat->ntotal != h->ntotal ||
+      flat->codes.size() != static_cast<size_t>(flat->ntotal) * flat->d * sizeof(float))
+    return false;
+  auto fast = std::make_unique<FastFlatIP>(h->d);
+  fast->codes.swap(flat->codes);
+  fast->ntotal = flat->ntotal;
+  if (h->own_fields) delete h->storage;
+  h->storage = fast.release();
+  h->own_fields = true;
+  return true;
+}
+
+// The given query rows of x, kk results each into l/dist (best first), one OpenMP pool
+// over the queries. The caller holds hnsw.efSearch fixed for the call.
+void HnswSearchRows(const faiss::IndexHNSWFlat& index, const float* x, int64_t dim, const std::vector<int64_t>& rows,
+                    int64_t kk, idx_t* l, float* dist) {
+  const float* xb = static_cast<const faiss::IndexFlat*>(index.storage)->get_xb();
+  const int64_t nrows = static_cast<int64_t>(rows.size());
+#pragma omp parallel if (nrows > 1)
+  {
+    faiss::VisitedTable vt(index.ntotal);
+    NegIpDistance dis(xb, dim);
+#pragma omp for schedule(dynamic, 4)
+    for (int64_t i = 0; i < nrows; ++i) {
+      idx_t* li = l + i * kk;
+      float* di = dist + i * kk;
+      faiss::maxheap_heapify(kk, di, li);
+      dis.set_query(x + rows[i] * dim);
+      index.hnsw.search(dis, static_cast<int>(kk), li, di, vt);
+      faiss::maxheap_reorder(kk, di, li);
+      for (int64_t j = 0; j < kk; ++j)
+        if (li[j] >= 0) di[j] = -di[j];
+    }
+  }
+}
+
 class HnswIndex : public VectorIndex {
  public:
   HnswIndex(const IndexSpec& spec, int64_t dim) : spec_(spec), dim_(dim) { index_ = Fresh(); }
@@ -282,6 +469,7 @@ class HnswIndex : public VectorIndex {
   std::unique_ptr<faiss::IndexHNSWFlat> Fresh() const {
     auto idx = std::make_unique<faiss::IndexHNSWFlat>(static_cast<int>(dim_), spec_.hnsw_m, faiss::METRIC_INNER_PRODUCT);
     idx->hnsw.efConstruction = spec_.ef_construction;
+    UseFastStorage(idx.get());  // an empty IndexFlatIP: always true
     return idx;
   }
 
@@ -291,6 +479,7 @@ class HnswIndex : public VectorIndex {
     RELGEO_ASSIGN_OR_RETURN(auto raw, FaissFromBytes(blob, e));
     auto* h = dynamic_cast<faiss::IndexHNSWFlat*>(raw.get());
     if (!h) return Status::Corruption("index file does not hold an HNSW index");
+    if (!UseFastStorage(h)) return Status::Corruption("HNSW index storage is not an inner-product flat index");
     auto out = std::make_unique<HnswIndex>(spec, h->d);
     raw.release();
     out->index_.reset(h);
@@ -372,12 +561,7 @@ class HnswIndex : public VectorIndex {
                 std::shared_lock<std::shared_mutex> lock(ef_mu_);
                 gate.unlock();
                 if (index_->hnsw.efSearch == ef) {
-                  if (rows.size() == static_cast<size_t>(q.rows())) {
-                    index_->search(q.rows(), x.data(), kk, d, l);
-                  } else {
-                    for (size_t i = 0; i < rows.size(); ++i)
-                      index_->search(1, x.data() + rows[i] * dim_, kk, d + i * kk, l + i * kk);
-                  }
+                  HnswSearchRows(*index_, x.data(), dim_, rows, kk, l, d);
                   return;
                 }
               }
@@ -497,6 +681,7 @@ class IvfIndex : public VectorIndex {
   Status Search(MatrixView q, int64_t k, const IndexSearchParams& params, const IdFilter* filter, int64_t* out_ids,
                 float* out_scores) const override {
     RELGEO_RETURN_IF_ERROR(CheckSearchParams(spec_, params));
+    if (!ivf_) return MapSearch(*buffer_, dim_, q, k, filter, out_ids, out_scores);  // exact until trained
     auto x = Normalized(q);
     const faiss::Index* idx = ivf_ ? static_cast<const faiss::Index*>(ivf_.get()) : buffer_.get();
     return GuardFaiss("searching IVF index", [&] {
@@ -573,7 +758,8 @@ Result<std::unique_ptr<VectorIndex>> VectorIndex::Deserialize(const std::string&
       if (!r.Blob(&blob)) return Status::Corruption("truncated Flat index");
       RELGEO_ASSIGN_OR_RETURN(auto raw, FaissFromBytes(blob, e));
       auto* m = dynamic_cast<faiss::IndexIDMap2*>(raw.get());
-      if (!m || !dynamic_cast<faiss::IndexFlatIP*>(m->index)) return Status::Corruption("index file does not hold a Flat index");
+      if (!m || !FlatIndex::Holds(*spec, *m))
+        return Status::Corruption("index file does not hold a " + spec->ToString() + " index");
       raw.release();
       return std::unique_ptr<VectorIndex>(new FlatIndex(*spec, std::unique_ptr<faiss::IndexIDMap2>(m)));
     }

@@ -2,6 +2,7 @@
 // per-call search limits. Kept apart from faiss_index.cpp so that it builds without
 // FAISS (fuzz/index_spec_fuzzer.cpp).
 #include <algorithm>
+#include <cctype>
 #include <regex>
 #include <string>
 
@@ -18,15 +19,16 @@ Result<IndexSpec> IndexSpec::Parse(const std::string& text) {
   if (text.size() > kMaxIndexSpecLength)
     return Status::InvalidArgument("index spec is too long (" + std::to_string(text.size()) + " bytes, at most " +
                                    std::to_string(kMaxIndexSpecLength) + ")");
-  static const std::regex flat("^\\s*Flat\\s*$", std::regex::icase);
+  static const std::regex flat("^\\s*Flat(,\\s*(SQ8|fp16))?\\s*$", std::regex::icase);
   static const std::regex hnsw("^\\s*HNSW(\\d+)(,\\s*Flat)?\\s*$", std::regex::icase);
   static const std::regex ivf("^\\s*IVF(\\d+)(,\\s*(Flat|SQ8|PQ\\d+))?\\s*$", std::regex::icase);
   auto bad = [&](const std::string& why) {
     return Status::InvalidArgument("index spec '" + PrintableText(text) + "': " + why +
-                                   " (expected Flat, HNSW<M>[,Flat] or IVF<nlist>[,Flat|SQ8|PQ<m>])");
+                                   " (expected Flat[,fp16|SQ8], HNSW<M>[,Flat] or IVF<nlist>[,Flat|SQ8|PQ<m>])");
   };
-  if (std::regex_match(text, flat)) {
+  if (std::regex_match(text, m, flat)) {
     s.kind = Kind::kFlat;
+    if (m[2].matched) s.flat_codec = std::toupper(static_cast<unsigned char>(m[2].str()[0])) == 'F' ? "fp16" : "SQ8";
   } else if (std::regex_match(text, m, hnsw)) {
     s.kind = Kind::kHNSW;
     if (m[1].length() > 4) return bad("M out of range");
@@ -57,7 +59,7 @@ Result<IndexSpec> IndexSpec::Parse(const std::string& text) {
 
 std::string IndexSpec::ToString() const {
   switch (kind) {
-    case Kind::kFlat: return "Flat";
+    case Kind::kFlat: return flat_codec.empty() ? "Flat" : "Flat," + flat_codec;
     case Kind::kHNSW: return "HNSW" + std::to_string(hnsw_m);
     case Kind::kIVF: return "IVF" + std::to_string(nlist) + "," + ivf_codec;
   }
@@ -78,6 +80,7 @@ Status CheckSearchParams(const IndexSpec& spec, const IndexSearchParams& p) {
 }
 
 int64_t IndexSpec::TrainThreshold() const {
+  if (kind == Kind::kFlat) return flat_codec == "SQ8" ? 1000 : 0;
   if (kind != Kind::kIVF) return 0;
   int64_t t = int64_t{39} * nlist;
   if (ivf_codec.rfind("PQ", 0) == 0) t = std::max<int64_t>(t, 39 * 256);

@@ -253,7 +253,7 @@ void RegisterCollection(CLI::App& app) {
   create->add_option("--db", a->db, "Database directory (created if missing)")->required();
   create->add_option("--name", a->name, "Collection name")->required();
   create->add_option("--anchor-set,--anchors", a->anchors, "Anchor set (--anchors: the older spelling, still accepted)")->required();
-  create->add_option("--index", a->index, "Flat | HNSW<M> | IVF<nlist>[,Flat|SQ8|PQ<m>]")->capture_default_str();
+  create->add_option("--index", a->index, "Flat[,fp16|SQ8] | HNSW<M> | IVF<nlist>[,Flat|SQ8|PQ<m>]")->capture_default_str();
   create->add_option("--steps", a->steps, "Straight-line steps N, 1-" + std::to_string(kMaxSteps))->capture_default_str();
   create->add_option("--mode", a->mode, "length | energy")->capture_default_str();
   create->callback([a] {

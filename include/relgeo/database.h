@@ -102,7 +102,8 @@ inline constexpr int64_t kMaxSearchK = 100000;
 struct SearchParams {
   int ef_search = 0;  // HNSW efSearch; 0 = default (64)
   int nprobe = 0;     // IVF lists visited; 0 = default (16, or nlist when smaller)
-  IdFilter filter;    // optional: keep only ids for which it returns true (over-fetch + filter)
+  IdFilter filter;    // optional: keep only ids for which it returns true (Flat: asked per candidate, one call
+                      // at a time, possibly from relgeo's worker threads; HNSW/IVF: over-fetch + filter)
 };
 
 struct SearchResults {

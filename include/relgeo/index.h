@@ -3,7 +3,11 @@
 // inside: vectors are L2-normalised on the way in (add and search) and scores
 // are inner products of unit vectors, i.e. cosine similarities in [-1, 1].
 //
-//   "Flat"            exact search (IndexIDMap2 over IndexFlatIP), remove_ids
+//   "Flat"            exact search (IndexIDMap2 over IndexFlatIP), remove_ids;
+//                     searched by relgeo's own kernel (docs/search.md)
+//   "Flat,fp16"       the same, vectors stored as half precision in the index
+//   "Flat,SQ8"        the same, 8-bit scalar-quantised (per-dimension ranges
+//                     trained once TrainThreshold() vectors exist, float32 until then)
 //   "HNSW32"          graph search, M = 32 (also "HNSW16,Flat", ...); deletes are
 //                     tombstones, compacted by a rebuild when they exceed 25%
 //   "IVF256,Flat"     inverted lists, nlist = 256 (also ",SQ8", ",PQ16"); trained
@@ -33,16 +37,18 @@ struct IndexSpec {
   enum class Kind { kFlat, kHNSW, kIVF };
   Kind kind = Kind::kFlat;
   int hnsw_m = 32;            // HNSW: neighbours per node
-  int ef_construction = 40;   // HNSW: build-time beam width
+  int ef_construction = 80;   // HNSW: build-time beam width (80: docs/search.md, recall 0.95 at efSearch 16)
   int nlist = 0;              // IVF: number of inverted lists
   std::string ivf_codec = "Flat";  // IVF: "Flat", "SQ8", "PQ<m>"
+  std::string flat_codec;          // Flat: "" (float32), "fp16", "SQ8"; RocksDB keeps float32
 
-  // "Flat", "HNSW32", "HNSW32,Flat", "IVF256,Flat", "IVF1024,SQ8", "IVF256,PQ16";
+  // "Flat", "Flat,fp16", "Flat,SQ8", "HNSW32", "HNSW32,Flat", "IVF256,Flat", "IVF1024,SQ8", "IVF256,PQ16";
   // at most kMaxIndexSpecLength bytes.
   static Result<IndexSpec> Parse(const std::string& spec);
   std::string ToString() const;
   // IVF: vectors needed before the index is trained (39 * nlist, FAISS's own
-  // minimum for k-means without a warning; 39 * 256 more for PQ). 0 otherwise.
+  // minimum for k-means without a warning; 39 * 256 more for PQ); Flat,SQ8: 1,000
+  // (the per-dimension ranges). 0 otherwise.
   int64_t TrainThreshold() const;
 };
 
@@ -63,8 +69,10 @@ struct IndexSearchParams {
 // limits above for an index of this spec.
 Status CheckSearchParams(const IndexSpec& spec, const IndexSearchParams& params);
 
-// Keeps an id when it returns true. Applied by over-fetching and filtering
-// (FAISS 1.7.3 does not honour IDSelector in every index).
+// Keeps an id when it returns true. Flat asks it about each row that would enter a
+// query's current top k, one call at a time but possibly from relgeo's worker threads;
+// HNSW and IVF apply it by over-fetching and filtering (FAISS 1.7.3 does not honour
+// IDSelector in every index).
 using IdFilter = std::function<bool(int64_t)>;
 
 class VectorIndex {
