@@ -46,10 +46,10 @@ namespace fs = std::filesystem;
 
 struct TextArgs {
   std::string work = "relgeo-demo-text", python, script, anchor_counts = "10,25,50,100,200,300";
-  int64_t sentences = 0, diet_points = 2000, train_limit = 0;
+  int64_t sentences = 5000, diet_points = 2000, stitch_train = 1000;
   int draws = 3, steps = 8, heads = 3, epochs = 10;
   uint64_t seed = 0, split_seed = 0;
-  bool reembed = false, json = false, no_sweep = false;
+  bool reembed = false, json = false, no_plot = false;
 };
 
 void Say(const std::string& s) {
@@ -104,7 +104,7 @@ nlohmann::json EnsureEmbeddings(const TextArgs& a, const std::string& dir) {
 // One model's side: embeddings of the three splits and its two heads.
 struct Side {
   std::string name;
-  Matrix train, val, test;
+  Matrix train, val, test, stitch_train;
   std::shared_ptr<MetricMap> diet, logits_l2, logits_fisher;
   double head_test_accuracy = 0;
 };
@@ -156,6 +156,13 @@ struct Score {
 
 Matrix EncodeRows(const RelativeEncoder& e, const Matrix& z) { return OrDie(e.Encode(z), "relgeo"); }
 
+// The first k columns of m (the representation for the first k anchors).
+Matrix LeftColumns(const Matrix& m, int64_t k) {
+  Matrix out(m.rows(), k);
+  for (int64_t r = 0; r < m.rows(); ++r) std::copy(m.row(r), m.row(r) + k, out.row(r));
+  return out;
+}
+
 // Scores one method for one anchor draw: model B's test representations query model
 // A's (top-1; symmetric MRR as the paper's headline), and stitching in both directions.
 void Accumulate(Score& s, const Reps& r, const std::vector<int64_t>& y_train, const std::vector<int64_t>& y_test,
@@ -186,7 +193,7 @@ void RunText(TextArgs a) {
   CheckFlag("--steps", a.steps, 1, kMaxSteps, "straight-line steps");
   CheckFlag<int64_t>("--heads", a.heads, 1, kMaxHeads, "stitching heads averaged");
   CheckFlag<int64_t>("--epochs", a.epochs, 1, kMaxEpochs, "stitching head epochs");
-  CheckFlag<int64_t>("--train-limit", a.train_limit, 0, kMaxRowLimit, "stitching training rows; 0 = all");
+  CheckFlag<int64_t>("--stitch-train", a.stitch_train, 0, kMaxRowLimit, "stitching training rows; 0 = all");
   const std::vector<int64_t> counts = ParseAnchorCounts(a.anchor_counts);
   const int64_t k_max = *std::max_element(counts.begin(), counts.end());
   fs::create_directories(a.work);
@@ -214,13 +221,17 @@ void RunText(TextArgs a) {
   if (A.val.rows() < k_max)
     throw CommandError{Status::InvalidArgument("--anchor-counts: " + std::to_string(k_max) + " anchors but the validation split has " +
                                                std::to_string(A.val.rows()) + " texts (raise --sentences)")};
-  if (a.train_limit > 0 && a.train_limit < A.train.rows()) {
-    for (Side& s : sides) s.train = Matrix::CopyOf(s.train.view().RowSlice(0, a.train_limit));
-    y_train.resize(static_cast<size_t>(a.train_limit));
-  }
   for (Side& s : sides) TrainHeads(s, y_train, y_test, a, classes);
+  // The stitching classifiers train on the first --stitch-train training texts (relgeo
+  // encodes each of them against every anchor, for every draw and variant).
+  const int64_t n_stitch = a.stitch_train > 0 ? std::min(a.stitch_train, A.train.rows()) : A.train.rows();
+  for (Side& s : sides) s.stitch_train = Matrix::CopyOf(s.train.view().RowSlice(0, n_stitch));
+  const std::vector<int64_t> y_stitch(y_train.begin(), y_train.begin() + n_stitch);
 
-  // ---- the headline table: every method at the largest anchor count, means over draws
+  // ---- every method, every draw: representations at the largest anchor count K;
+  // the sweep's smaller counts are their first k columns (SelectAnchors' uniform
+  // draws are nested, and a relative representation's column depends on its anchor
+  // only); the alignments are refitted on the first k anchors.
   struct Method {
     const char* name;
     const char* label;
@@ -244,6 +255,7 @@ void RunText(TextArgs a) {
   so.epochs = a.epochs;
   EncoderOptions eo;
   eo.steps = a.steps;
+  std::vector<MrrSweepRow> sweep;
   Progress bar("methods x draws", a.draws * static_cast<int64_t>(std::size(methods)), "runs");
   int64_t done = 0;
   for (int d = 0; d < a.draws; ++d) {
@@ -252,61 +264,56 @@ void RunText(TextArgs a) {
     so.seed = a.seed + d;
     for (size_t i = 0; i < std::size(methods); ++i) {
       const Method& m = methods[i];
-      Reps r;
-      if (m.map) {
-        auto ea = OrDie(RelativeEncoder::Create(A.*m.map, anchors_a, eo), m.name);
-        auto eb = OrDie(RelativeEncoder::Create(B.*m.map, anchors_b, eo), m.name);
-        r = {EncodeRows(*ea, A.train), EncodeRows(*ea, A.test), EncodeRows(*eb, B.train), EncodeRows(*eb, B.test)};
-      } else if (!m.align) {
-        CosineEncoder ca = OrDie(CosineEncoder::Create(anchors_a)), cb = OrDie(CosineEncoder::Create(anchors_b));
-        r = {OrDie(ca.Encode(A.train)), OrDie(ca.Encode(A.test)), OrDie(cb.Encode(B.train)), OrDie(cb.Encode(B.test))};
-      } else if (*m.align == AlignMethod::kAbsolute && !same_dim) {
+      bar.Update(done++);
+      if (m.align == AlignMethod::kAbsolute && !same_dim) {
         scores[i].available = false;  // 384-d and 768-d embeddings cannot be compared as they are
-      } else {
-        // Model B is the source, A the target (B's queries search A's items); the
-        // stitching classifier of either side sees the shared space.
-        Alignment al = OrDie(Alignment::Fit(*m.align, anchors_b, anchors_a), m.name);
-        r = {OrDie(al.TargetToShared(A.train)), OrDie(al.TargetToShared(A.test)), OrDie(al.SourceToShared(B.train)),
-             OrDie(al.SourceToShared(B.test))};
+        continue;
       }
-      if (scores[i].available) Accumulate(scores[i], r, y_train, y_test, so, a.draws);
-      bar.Update(++done);
+      // Representations for k anchors (k = K: also of the training rows, for stitching).
+      auto reps_for = [&](int64_t k, bool with_train) {
+        Reps r;
+        const Matrix ka = Matrix::CopyOf(anchors_a.view().RowSlice(0, k)), kb = Matrix::CopyOf(anchors_b.view().RowSlice(0, k));
+        if (m.map) {
+          auto ea = OrDie(RelativeEncoder::Create(A.*m.map, ka, eo), m.name);
+          auto eb = OrDie(RelativeEncoder::Create(B.*m.map, kb, eo), m.name);
+          r.test_a = EncodeRows(*ea, A.test), r.test_b = EncodeRows(*eb, B.test);
+          if (with_train) r.train_a = EncodeRows(*ea, A.stitch_train), r.train_b = EncodeRows(*eb, B.stitch_train);
+        } else if (!m.align) {
+          CosineEncoder ca = OrDie(CosineEncoder::Create(ka)), cb = OrDie(CosineEncoder::Create(kb));
+          r.test_a = OrDie(ca.Encode(A.test)), r.test_b = OrDie(cb.Encode(B.test));
+          if (with_train) r.train_a = OrDie(ca.Encode(A.stitch_train)), r.train_b = OrDie(cb.Encode(B.stitch_train));
+        } else {
+          // Model B is the source, A the target (B's queries search A's items); the
+          // stitching classifiers of both sides see the shared space.
+          Alignment al = OrDie(Alignment::Fit(*m.align, kb, ka), m.name);
+          r.test_a = OrDie(al.TargetToShared(A.test)), r.test_b = OrDie(al.SourceToShared(B.test));
+          if (with_train)
+            r.train_a = OrDie(al.TargetToShared(A.stitch_train)), r.train_b = OrDie(al.SourceToShared(B.stitch_train));
+        }
+        return r;
+      };
+      const Reps full = reps_for(k_max, true);
+      Accumulate(scores[i], full, y_stitch, y_test, so, a.draws);
+      for (int64_t k : counts) {
+        MrrSweepRow row;
+        row.method = m.name;
+        row.anchors = k;
+        row.draw = d;
+        if (k == k_max || m.align == AlignMethod::kAbsolute) {
+          row.mrr = OrDie(MrrAllVariants(full.test_a, full.test_b), m.name);
+        } else if (m.align) {
+          const Reps r = reps_for(k, false);
+          row.mrr = OrDie(MrrAllVariants(r.test_a, r.test_b), m.name);
+        } else {
+          row.mrr = OrDie(MrrAllVariants(LeftColumns(full.test_a, k), LeftColumns(full.test_b, k)), m.name);
+        }
+        sweep.push_back(row);
+      }
     }
   }
   bar.Finish();
-
-  // ---- MRR vs anchors (the library's sweep; nested anchor sets from the validation split)
   const std::string csv_path = a.work + "/mrr_vs_anchors.csv", plot_path = a.work + "/mrr_vs_anchors.png";
-  std::vector<MrrSweepRow> sweep;
-  if (!a.no_sweep) {
-    MrrSweepInputs si;
-    si.latents_a = A.test;
-    si.latents_b = B.test;
-    si.pool_a = A.val;
-    si.pool_b = B.val;
-    MrrSweepOptions so2;
-    so2.anchor_counts = counts;
-    so2.draws = a.draws;
-    so2.seed = a.seed;
-    so2.encoder = eo;
-    Progress sbar("MRR sweep", 4, "method groups");
-    so2.methods = {SweepMethod::kCosine, SweepMethod::kLinear, SweepMethod::kOrthogonal};
-    if (same_dim) so2.methods.push_back(SweepMethod::kAbsolute);
-    sweep = OrDie(RunMrrSweep(si, so2), "MRR sweep");
-    sbar.Update(1);
-    so2.methods = {SweepMethod::kRelgeo};
-    int group = 1;
-    for (const Method& m : methods) {
-      if (!m.map) continue;
-      si.map_a = A.*m.map;
-      si.map_b = B.*m.map;
-      for (MrrSweepRow row : OrDie(RunMrrSweep(si, so2), "MRR sweep")) {
-        row.method = m.name;
-        sweep.push_back(row);
-      }
-      sbar.Update(++group);
-    }
-    sbar.Finish();
+  if (!a.no_plot) {
     OrDie(WriteSweepCsv(csv_path, sweep));
     OrDie(WritePlotPng(plot_path, SweepPlot(sweep, "Fortunes: " + models[0] + " vs " + models[1] +
                                                        ", symmetric MRR vs anchors")));
@@ -336,10 +343,10 @@ void RunText(TextArgs a) {
     }
     j["results"].push_back(r);
   }
-  if (!a.no_sweep) {
+  {
     for (const MrrSummaryRow& r : SummarizeSweep(sweep))
       j["sweep"].push_back({{"method", r.method}, {"anchors", r.anchors}, {"mrr_sym", r.mean}, {"std", r.std}});
-    j["files"] = {{"mrr_plot", plot_path}, {"mrr_csv", csv_path}};
+    if (!a.no_plot) j["files"] = {{"mrr_plot", plot_path}, {"mrr_csv", csv_path}};
   }
   j["embeddings"] = cache;
   j["seconds"] = secs;
@@ -368,7 +375,7 @@ void RunText(TextArgs a) {
               relgeo.mrr_sym > cosine.mrr_sym ? "higher" : "not higher", Fixed(relgeo.mrr_sym, 4).c_str(),
               Fixed(cosine.mrr_sym, 4).c_str(), relgeo.stitch_acc > cosine.stitch_acc ? "higher" : "not higher",
               Fixed(relgeo.stitch_acc, 4).c_str(), Fixed(cosine.stitch_acc, 4).c_str());
-  if (!a.no_sweep) std::printf("  MRR plot:  %s (data: %s)\n", plot_path.c_str(), csv_path.c_str());
+  if (!a.no_plot) std::printf("  MRR plot:  %s (data: %s)\n", plot_path.c_str(), csv_path.c_str());
   std::printf("  done in %.0f s\n", secs);
 }
 
@@ -384,22 +391,22 @@ void RegisterDemoText(CLI::App& app) {
       "of model B's test texts against model A's, and zero-shot stitching accuracy (both directions).\n"
       "docs/text.md has the numbers. Examples:\n"
       "  relgeo demo text                      # everything under ./relgeo-demo-text\n"
-      "  relgeo demo text --sentences 2000 --anchor-counts 10,50 --draws 1 --no-sweep --json");
+      "  relgeo demo text --sentences 2000 --anchor-counts 10,50 --draws 1 --no-plot --json");
   c->add_option("--work", a->work, "Directory for the embedding cache, heads and figures")->capture_default_str();
   c->add_option("--python", a->python, "Python with the text models (default: $RELGEO_PYTHON, else <repo>/.venv/bin/python)");
   c->add_option("--script", a->script, "Embedding script (default: <repo>/tools/text/embed_corpus.py)");
-  c->add_option("--sentences", a->sentences, "Use only N texts of the corpus (0 = all)")->capture_default_str();
+  c->add_option("--sentences", a->sentences, "Texts drawn from the corpus (0 = all of its ~10,000 sentences)")->capture_default_str();
   c->add_option("--anchor-counts", a->anchor_counts, "Anchor grid of the sweep; the table uses the largest")->capture_default_str();
   c->add_option("--draws", a->draws, "Anchor draws averaged")->capture_default_str();
   c->add_option("--steps", a->steps, "Straight-line steps N")->capture_default_str();
   c->add_option("--diet-points", a->diet_points, "DIET points (the first training texts)")->capture_default_str();
   c->add_option("--heads", a->heads, "Stitching classifiers averaged per direction")->capture_default_str();
   c->add_option("--epochs", a->epochs, "Stitching classifier epochs")->capture_default_str();
-  c->add_option("--train-limit", a->train_limit, "Use only the first N training texts (0 = all)")->capture_default_str();
+  c->add_option("--stitch-train", a->stitch_train, "Training texts of the stitching classifiers (0 = all)")->capture_default_str();
   c->add_option("--seed", a->seed, "Seed of anchor draws and heads")->capture_default_str();
   c->add_option("--split-seed", a->split_seed, "Seed of the train/val/test split")->capture_default_str();
   c->add_flag("--reembed", a->reembed, "Embed the corpus even when cached");
-  c->add_flag("--no-sweep", a->no_sweep, "Skip the MRR-vs-anchors sweep and plot");
+  c->add_flag("--no-plot", a->no_plot, "Skip the MRR-vs-anchors plot and CSV");
   c->add_flag("--json", a->json, "Print the results as one JSON document on stdout");
   c->callback([a] { RunText(*a); });
 }

@@ -12,7 +12,7 @@ PACKAGES=(
   libtorch-dev libdnnl-dev libfaiss-dev librocksdb-dev libeigen3-dev zlib1g-dev libopenblas-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libstb-dev
-  dataset-fashion-mnist python3-torch python3-numpy python3-venv
+  dataset-fashion-mnist python3-torch python3-numpy python3-venv fortunes
 )
 
 missing=()
