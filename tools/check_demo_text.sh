@@ -13,7 +13,7 @@ WORK="$BUILD/demo-text-ci"
 
 # A Python without sentence-transformers: exit 1 and one error line naming what is missing.
 set +e
-"$RELGEO" -q demo text --work "$WORK/no-models" --python /usr/bin/python3 --sentences 600 --no-sweep \
+"$RELGEO" -q demo text --work "$WORK/no-models" --python /usr/bin/python3 --sentences 600 --no-plot \
   > /dev/null 2> "$WORK.err"
 rc=$?
 set -e
@@ -21,7 +21,7 @@ if [ "$rc" -eq 0 ] || [ "$(wc -l < "$WORK.err")" -ne 1 ] || ! grep -q "relgeo: e
   echo "check_demo_text: a Python without the models should fail with one line (exit $rc):"; cat "$WORK.err"; exit 1
 fi
 
-"$RELGEO" demo text --work "$WORK" --python "$PY" --sentences 2500 --anchor-counts 10,100 --draws 1 --heads 1 \
+"$RELGEO" demo text --work "$WORK" --python "$PY" --sentences 2500 --anchor-counts 10,100 --draws 1 --heads 1 --diet-points 500 --stitch-train 500 \
   --json > "$WORK.json"
 python3 - "$WORK.json" <<'PY'
 import json
