@@ -346,11 +346,9 @@ void RunText(TextArgs a) {
     }
     j["results"].push_back(r);
   }
-  {
-    for (const MrrSummaryRow& r : SummarizeSweep(sweep))
-      j["sweep"].push_back({{"method", r.method}, {"anchors", r.anchors}, {"mrr_sym", r.mean}, {"std", r.std}});
-    if (!a.no_plot) j["files"] = {{"mrr_plot", plot_path}, {"mrr_csv", csv_path}};
-  }
+  for (const MrrSummaryRow& r : SummarizeSweep(sweep))
+    j["sweep"].push_back({{"method", r.method}, {"anchors", r.anchors}, {"mrr_sym", r.mean}, {"std", r.std}});
+  if (!a.no_plot) j["files"] = {{"mrr_plot", plot_path}, {"mrr_csv", csv_path}};
   j["embeddings"] = cache;
   j["seconds"] = secs;
   if (a.json) {
@@ -374,10 +372,15 @@ void RunText(TextArgs a) {
   }
   const Score& relgeo = scores[0];
   const Score& cosine = scores[3];
+  // Compared as printed (4 decimals), so that the words agree with the numbers.
+  auto order = [](double x, double y) {
+    const std::string fx = Fixed(x, 4), fy = Fixed(y, 4);
+    return fx == fy ? "equal" : x > y ? "higher" : "lower";
+  };
   std::printf("\n  relgeo (DIET) against cosine: MRR %s (%s vs %s), stitching %s (%s vs %s).\n",
-              relgeo.mrr_sym > cosine.mrr_sym ? "higher" : "not higher", Fixed(relgeo.mrr_sym, 4).c_str(),
-              Fixed(cosine.mrr_sym, 4).c_str(), relgeo.stitch_acc > cosine.stitch_acc ? "higher" : "not higher",
-              Fixed(relgeo.stitch_acc, 4).c_str(), Fixed(cosine.stitch_acc, 4).c_str());
+              order(relgeo.mrr_sym, cosine.mrr_sym), Fixed(relgeo.mrr_sym, 4).c_str(), Fixed(cosine.mrr_sym, 4).c_str(),
+              order(relgeo.stitch_acc, cosine.stitch_acc), Fixed(relgeo.stitch_acc, 4).c_str(),
+              Fixed(cosine.stitch_acc, 4).c_str());
   if (!a.no_plot) std::printf("  MRR plot:  %s (data: %s)\n", plot_path.c_str(), csv_path.c_str());
   std::printf("  done in %.0f s\n", secs);
 }
@@ -398,7 +401,7 @@ void RegisterDemoText(CLI::App& app) {
   c->add_option("--work", a->work, "Directory for the embedding cache, heads and figures")->capture_default_str();
   c->add_option("--python", a->python, "Python with the text models (default: $RELGEO_PYTHON, else <repo>/.venv/bin/python)");
   c->add_option("--script", a->script, "Embedding script (default: <repo>/tools/text/embed_corpus.py)");
-  c->add_option("--sentences", a->sentences, "Texts drawn from the corpus (0 = all of its ~10,000 sentences)")->capture_default_str();
+  c->add_option("--sentences", a->sentences, "Texts drawn from the corpus (0 = all of its 9,081 sentences)")->capture_default_str();
   c->add_option("--anchor-counts", a->anchor_counts, "Anchor grid of the sweep; the table uses the largest")->capture_default_str();
   c->add_option("--draws", a->draws, "Anchor draws averaged")->capture_default_str();
   c->add_option("--steps", a->steps, "Straight-line steps N")->capture_default_str();
