@@ -73,6 +73,10 @@ inline constexpr int64_t kMaxHeads = 1000;             // stitch classify --head
 inline constexpr int64_t kMaxGridRows = 1000;          // stitch ae --grid-rows
 inline constexpr int64_t kMaxRowLimit = std::numeric_limits<int64_t>::max();  // --limit style flags: >= 0 (0 = all)
 
+// "10,25,50" -> {10, 25, 50}: anchor counts in [1, kMaxAnchors] (the --anchor-counts
+// flags); anything else is a usage error naming --anchor-counts.
+std::vector<int64_t> ParseAnchorCounts(const std::string& comma_list);
+
 // Global flags every command sees.
 struct GlobalFlags {
   bool quiet = false;

