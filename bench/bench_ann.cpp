@@ -54,19 +54,7 @@ void Check(const Status& s) {
   }
 }
 
-// Clustered unit vectors (1,000 centres), like bench_database's representations.
-Matrix Clustered(int64_t rows, uint64_t seed) {
-  static const Matrix centres = testing::RandomMatrix(1000, kDim, 99);
-  Matrix x = testing::RandomMatrix(rows, kDim, seed, 0.8f);
-  std::mt19937_64 rng(seed + 1);
-  for (int64_t i = 0; i < rows; ++i) {
-    const int64_t c = rng() % 1000;
-    double s = 0;
-    for (int64_t j = 0; j < kDim; ++j) s += double(x(i, j) += centres(c, j)) * x(i, j);
-    for (int64_t j = 0; j < kDim; ++j) x(i, j) = static_cast<float>(x(i, j) / std::sqrt(s));
-  }
-  return x;
-}
+Matrix Clustered(int64_t rows, uint64_t seed) { return testing::ClusteredRows(rows, kDim, seed, true); }
 
 double Seconds(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -48,17 +48,7 @@ int EnvInt(const char* name, int fallback) {
   return e ? std::atoi(e) : fallback;
 }
 
-// Clustered unit-norm rows (1,000 centres), generated chunk by chunk from the seed.
-Matrix Clustered(int64_t rows, uint64_t seed) {
-  static const Matrix centres = testing::RandomMatrix(1000, kDim, 99);
-  Matrix x = testing::RandomMatrix(rows, kDim, seed, 0.8f);
-  std::mt19937_64 rng(seed + 1);
-  for (int64_t i = 0; i < rows; ++i) {
-    const int64_t c = rng() % 1000;
-    for (int64_t j = 0; j < kDim; ++j) x(i, j) += centres(c, j);
-  }
-  return x;
-}
+Matrix Clustered(int64_t rows, uint64_t seed) { return testing::ClusteredRows(rows, kDim, seed, false); }
 
 double Since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
