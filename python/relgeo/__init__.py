@@ -10,6 +10,29 @@ has the guide.
 # `import torch; import relgeo` are the same process state).
 import torch as _torch  # noqa: F401
 
+
+def _share_libtorch_globally() -> None:
+    """Python loads torch's libraries privately (RTLD_LOCAL); relgeo's command line has
+    them in the global scope. AOTInductor packages (.pt2) whose wrapper library was
+    linked without libtorch (inductor links whichever libtorch.so its -L order finds
+    first, e.g. Debian's when libtorch-dev is installed) expect the aoti_torch_* symbols
+    there, so promote the already loaded libraries to global (RTLD_NOLOAD: nothing new
+    is loaded) and a package loads the same way in both."""
+    import ctypes
+    import os
+
+    lib = os.path.join(os.path.dirname(_torch.__file__), "lib")
+    for name in ("libc10.so", "libtorch_cpu.so", "libtorch.so"):
+        path = os.path.join(lib, name)
+        if os.path.exists(path):
+            try:
+                ctypes.CDLL(path, mode=os.RTLD_GLOBAL | os.RTLD_NOLOAD)
+            except OSError:
+                pass  # not loaded under this name: nothing to promote
+
+
+_share_libtorch_globally()
+
 from . import errors
 from .errors import (AlreadyExistsError, CorruptionError, Error, FailedPreconditionError, InternalError,
                      InvalidArgumentError, NotFoundError, StorageError, UnimplementedError)
