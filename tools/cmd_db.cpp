@@ -9,69 +9,16 @@
 #include <unistd.h>
 
 #include "cli_common.h"
+#include "db_common.h"
 #include "json_text.h"
 #include "npy_input.h"
 #include "relgeo/database.h"
-#include "relgeo/file_io.h"
 #include "relgeo/npy.h"
 
 namespace relgeo::cli {
 namespace {
 
 using json = nlohmann::json;
-
-std::unique_ptr<Database> OpenDb(const std::string& dir, bool create) {
-  DatabaseOptions o;
-  o.create_if_missing = create;
-  return OrDie(Database::Open(dir, o), "--db " + dir);
-}
-
-void Warn(const std::string& s) { std::fprintf(stderr, "relgeo: warning: %s\n", PrintableText(s).c_str()); }
-
-// Commands that only read. --read-only opens without writing anything (no LOCK, no
-// index saves); a directory this process may not write, or a full disk, gets the
-// same (docs/database.md#damaged-files-and-faults).
-std::unique_ptr<Database> OpenDbToRead(const std::string& dir, bool read_only) {
-  DatabaseOptions o;
-  o.create_if_missing = false;
-  o.read_only = read_only || ::access(dir.c_str(), W_OK) != 0;
-  auto db = Database::Open(dir, o);
-  if (!db.ok() && !o.read_only && db.status().code() == StatusCode::kIOError &&
-      db.status().message().find("disk full") != std::string::npos) {
-    Warn(db.status().message() + "; reading it read-only");
-    o.read_only = true;
-    db = Database::Open(dir, o);
-  }
-  return OrDie(std::move(db), "--db " + dir);
-}
-
-// After a read, or a write whose items are committed: an index that cannot be saved
-// on close (disk full, a read-only directory, a directory in its place) does not undo
-// what was answered or committed; it is a warning, and the index is rebuilt on the
-// next open (docs/design.md §5.4).
-void CloseOrWarn(std::unique_ptr<Database>& db) {
-  Status s = db->Close();
-  if (!s.ok()) Warn(s.message());
-}
-
-void AddReadOnlyFlag(CLI::App* c, bool* flag) {
-  c->add_flag("--read-only", *flag, "Open without writing anything (read-only directory or medium; no lock taken)");
-}
-
-// A TorchScript file the command stores: only a regular file of at most
-// kMaxMapFileBytes is read (/dev/zero or a FIFO would be read, or waited on, for ever).
-std::string ReadFileOrDie(const std::string& path, const std::string& flag) {
-  return OrDie(ReadFileBytes(path, kMaxMapFileBytes), flag);
-}
-
-void Close(std::unique_ptr<Database>& db) { OrDie(db->Close(), "closing the database"); }
-
-void Say(const std::string& s) {
-  if (!Globals().quiet) std::fprintf(stderr, "%s\n", PrintableText(s).c_str());
-}
-
-// A name or path in text output (names read from a database are not trusted).
-std::string Txt(const std::string& s) { return PrintableText(s); }
 
 // ------------------------------------------------------------------ anchors
 struct AnchorsArgs {
