@@ -47,11 +47,16 @@ SignSplitProducer::SignSplitProducer(const EncoderPlan& plan, const WalkShape& w
   nnz_.resize(static_cast<size_t>(w.pair_group));
   ts_.resize(static_cast<size_t>(w.step_block));
   ends_.resize(static_cast<size_t>(2 * w.h + 32));
+  if (plan.sign_split) {
+    bins_.resize(static_cast<size_t>(w.pair_group * (w.step_block + 2)));
+    tent_scratch_.resize(static_cast<size_t>(2 * w.h + 32));
+  }
   conv_scratch_.resize(plan.conv_gather ? static_cast<size_t>(4 * w.h + 1) : 0);
 }
 
-// For every line of the batch: its sign-changing units (indices in idx_, corrections
-// c(t) in dense_.x_, one row per step) and the interpolated end-point products
+// For every line of the batch: its sign-changing units (indices in idx_; in dense_.x_
+// their tents (beta, gamma) for a linear layer, or their corrections c(t), one row per
+// step, for a transposed convolution) and the interpolated end-point products
 // (1-t) W0 relu(pre(z)) + t W0 relu(pre(a)) written to Y.
 void SignSplitProducer::Corrections(const QueryBlock& qb, const Batch& b, float* Y) {
   const int64_t h = w_.h, K = w_.K, sb = b.sb, o0 = dense_.P_.layers[0].out;
@@ -60,15 +65,20 @@ void SignSplitProducer::Corrections(const QueryBlock& qb, const Batch& b, float*
   for (int64_t i = 0; i < sb; ++i) ts_[i] = w_.t(b.j0 + i);
   for (int64_t pp = 0; pp < b.g; ++pp) {
     const int64_t p = b.g0 + pp, zi = p / K, ai = p % K;
-    nnz_[pp] = SignChangeCorrections(qb.pre + zi * h, pa + ai * h, h, ts_.data(), sb, idx_.data() + pp * h,
-                                     dense_.x_.data() + pp * sb * h, h, ends_.data(), GemmIsa::kBest);
+    if (plan_.sign_split)  // the step positions increase within a block, as the tents need
+      nnz_[pp] = SignChangeTents(qb.pre + zi * h, pa + ai * h, h, ts_.data(), sb, idx_.data() + pp * h,
+                                 dense_.x_.data() + pp * 2 * h, bins_.data() + pp * (sb + 2), ends_.data(),
+                                 tent_scratch_.data(), GemmIsa::kBest);
+    else
+      nnz_[pp] = SignChangeCorrections(qb.pre + zi * h, pa + ai * h, h, ts_.data(), sb, idx_.data() + pp * h,
+                                       dense_.x_.data() + pp * sb * h, h, ends_.data(), GemmIsa::kBest);
     for (int64_t i = 0; i < sb; ++i)
       InterpolateRow(qb.lin + zi * o0, la + ai * o0, ts_[i], o0, Y + (pp * sb + i) * o0);
   }
 }
 
-// Y += the corrections times W0's rows of the changing units, in column panels of W0^T
-// that stay in L2 while every line of the batch uses them.
+// Y += W0 c(t) from each line's tents, in column panels of W0^T that stay in L2 while
+// every line of the batch uses them.
 void SignSplitProducer::GatheredLinear(const Batch& b, float* Y) const {
   const MlpPlan::Layer& L0 = dense_.P_.layers[0];
   const int64_t h = w_.h, sb = b.sb, o0 = L0.out;
@@ -76,8 +86,8 @@ void SignSplitProducer::GatheredLinear(const Batch& b, float* Y) const {
   for (int64_t c0 = 0; c0 < o0; c0 += kSignSplitPanel) {
     const int64_t c1 = std::min(o0, c0 + kSignSplitPanel);
     for (int64_t pp = 0; pp < b.g; ++pp)
-      plan_.sign_split(sb, nnz_[pp], C + pp * sb * h, h, idx_.data() + pp * h, L0.wt, o0, c0, c1, Y + pp * sb * o0,
-                       o0);
+      plan_.sign_split(sb, ts_.data(), bins_.data() + pp * (sb + 2), C + pp * 2 * h, idx_.data() + pp * h, L0.wt, o0,
+                       c0, c1, Y + pp * sb * o0, o0);
   }
 }
 

@@ -58,9 +58,10 @@ class SignSplitProducer {
   DenseNativeProducer dense_;  // its x_ holds the corrections, b1_ the first layer's output
   const EncoderPlan& plan_;
   const WalkShape& w_;
-  // Per line of the group: the sign-changing units' indices (h each) and count; the
-  // batch's step positions; SignChangeCorrections' and the conv kernel's scratch.
-  std::vector<int32_t> idx_;
+  // Per line of the group: the sign-changing units' indices (h each) and count, and
+  // their tents' bin starts (linear layer); the batch's step positions;
+  // SignChangeCorrections', SignChangeTents' and the conv kernel's scratch.
+  std::vector<int32_t> idx_, bins_, tent_scratch_;
   std::vector<int64_t> nnz_;
   std::vector<float> ts_, ends_;
   std::vector<int32_t> conv_scratch_;

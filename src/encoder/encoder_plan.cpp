@@ -175,7 +175,7 @@ bool SignSplitApplies(const EncoderPlan& p) {
 void ChooseSignSplit(EncoderPlan& p) {
   const MlpPlan::Layer& L0 = p.native()->layers[0];
   if (L0.kind == MlpPlan::Layer::kLinear) {
-    p.sign_split = GatheredGemmFor(GemmIsa::kBest);
+    p.sign_split = TentGemmFor(GemmIsa::kBest);
   } else {  // a transposed convolution
     p.conv_split = ScatterConvT::Build(L0.wt, L0.cin, L0.hin, L0.win, L0.cout, L0.k, L0.stride, L0.pad, L0.hout, L0.wout);
     p.conv_gather = GatheredConvTFor(*p.conv_split);
@@ -259,7 +259,7 @@ std::string DescribePlan(const EncoderPlan& p) {
   if (!t.native) return d + " + torchscript rest";
   return d + " + native:" + t.native->description + " (" + std::to_string(p.lanes) + " lanes" +
          (t.native->plan.bf16 ? ", bf16 GEMM" : "") +
-         (p.sign_split ? std::string(", relu sign split ") + GatheredGemmName(p.sign_split) : "") +
+         (p.sign_split ? std::string(", relu sign split ") + TentGemmName(p.sign_split) : "") +
          (p.conv_split ? (p.conv_gather ? ", relu sign split conv avx512" : ", relu sign split conv portable") : "") +
          ")";
 }

@@ -31,7 +31,7 @@ namespace relgeo::internal {
 constexpr int64_t kNativeLaneBytes = int64_t{4} << 20;
 constexpr int64_t kDefaultRowsNativeMax = 512;
 constexpr int64_t kDefaultRowsTorchScript = 2048;
-// Output columns per pass of the sign split's gathered GEMM: W^T's panel (h x 192
+// Output columns per pass of the sign split's tent kernel: W^T's panel (h x 192
 // floats, 384 KiB for h = 512) stays in a core's L2 while every line of a batch uses it.
 constexpr int64_t kSignSplitPanel = 192;
 // The sign split pays per line (unit indices, end-point interpolation) and its GEMM
@@ -58,10 +58,10 @@ struct EncoderPlan {
   // The fast paths in use (docs/design.md §4.3-§4.5).
   bool affine() const;               // the affine first-layer split
   const MlpPlan* native() const;     // the rest as a native plan, or nullptr (TorchScript)
-  // The relu sign split: the gathered GEMM for a first linear layer, or the scatter
+  // The relu sign split: the tent kernel for a first linear layer, or the scatter
   // layout of a first transposed convolution (with its register-blocked kernel when
   // the CPU runs it).
-  GatheredGemmFn sign_split = nullptr;
+  TentGemmFn sign_split = nullptr;
   std::optional<ScatterConvT> conv_split;
   GatheredConvTFn conv_gather = nullptr;
   bool split_on() const { return sign_split != nullptr || conv_split.has_value(); }

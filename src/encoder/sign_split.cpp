@@ -1,6 +1,7 @@
 #include "encoder/sign_split.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "encoder/multiversion.h"
 
@@ -90,18 +91,70 @@ RELGEO_MULTIVERSION int64_t SignChangeCorrections(const float* pz, const float* 
   return nnz;
 }
 
+int64_t SignChangeTents(const float* pz, const float* pa, int64_t h, const float* t, int64_t steps, int32_t* idx,
+                        float* coef, int32_t* bins, float* ends, int32_t* scratch, GemmIsa isa) {
+  float* z = ends;
+  float* a = ends + h + 16;
+  int32_t* units = scratch;  // the changing units in index order, then their bins
+  int32_t* bin = scratch + h + 16;
+#ifdef RELGEO_HAVE_AVX512_KERNEL
+  const int64_t nnz = HasAvx512() && isa != GemmIsa::kPortable ? CompactSignChangesAvx512(pz, pa, h, units, z, a)
+                                                          : CompactSignChanges(pz, pa, h, units, z, a);
+#else
+  (void)isa;
+  const int64_t nnz = CompactSignChanges(pz, pa, h, units, z, a);
+#endif
+  // Counting sort by bin: bins[b + 1] counts bin b, then holds its start, then (after
+  // the fill moved every start to its bin's end) is shifted back.
+  std::fill(bins, bins + steps + 2, 0);
+  for (int64_t k = 0; k < nnz; ++k) {
+    const float crossing = z[k] / (z[k] - a[k]);  // opposite signs: in (0, 1)
+    bin[k] = static_cast<int32_t>(std::lower_bound(t, t + steps, crossing) - t);  // #{s : t_s < t*}
+    ++bins[bin[k] + 1];
+  }
+  for (int64_t b = 1; b <= steps + 1; ++b) bins[b] += bins[b - 1];
+  for (int64_t k = 0; k < nnz; ++k) {
+    const int32_t at = bins[bin[k]]++;
+    idx[at] = units[k];
+    coef[2 * at] = -std::fabs(a[k]);
+    coef[2 * at + 1] = -std::fabs(z[k]);
+  }
+  for (int64_t b = steps; b >= 1; --b) bins[b] = bins[b - 1];
+  bins[0] = 0;
+  return nnz;
+}
+
 namespace {
 
-RELGEO_MULTIVERSION void GatheredGemmPortable(int64_t rows, int64_t nnz, const float* C, int64_t ldc,
-                                              const int32_t* idx, const float* W, int64_t ldw, int64_t c0, int64_t c1,
-                                              float* Y, int64_t ldy) {
-  for (int64_t r = 0; r < rows; ++r) {
-    float* y = Y + r * ldy;
-    for (int64_t k = 0; k < nnz; ++k) {
-      const float a = C[r * ldc + k];
-      const float* w = W + static_cast<int64_t>(idx[k]) * ldw;
+// Y[s, c0:c1) += W c(t_s) from the tents, plain loops: the running prefix sums of
+// B^beta and B^gamma over the bins in 64-column chunks, each row finished when its bin
+// is (see TentGemmFn).
+RELGEO_MULTIVERSION void TentGemmPortable(int64_t steps, const float* t, const int32_t* bins, const float* coef,
+                                          const int32_t* idx, const float* W, int64_t ldw, int64_t c0, int64_t c1,
+                                          float* Y, int64_t ldy) {
+  for (int64_t c = c0; c < c1; c += 64) {
+    const int64_t n = std::min<int64_t>(64, c1 - c);
+    float sb[64] = {}, sg[64] = {};
+    for (int64_t b = 0; b <= steps; ++b) {
+      for (int64_t k = bins[b]; k < bins[b + 1]; ++k) {
+        const float* w = W + static_cast<int64_t>(idx[k]) * ldw + c;
+        const float be = coef[2 * k], ga = coef[2 * k + 1];
 #pragma omp simd
-      for (int64_t c = c0; c < c1; ++c) y[c] += a * w[c];
+        for (int64_t i = 0; i < n; ++i) {
+          sb[i] += be * w[i];
+          sg[i] += ga * w[i];
+        }
+      }
+      if (b == steps) break;
+      float* y = Y + b * ldy + c;
+      const float ts = t[b], us = 1.0f - ts;
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) y[i] += us * sg[i] - ts * sb[i];
+    }
+    for (int64_t s = 0; s < steps; ++s) {
+      float* y = Y + s * ldy + c;
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) y[i] += t[s] * sb[i];
     }
   }
 }
@@ -112,67 +165,59 @@ RELGEO_MULTIVERSION void GatheredGemmPortable(int64_t rows, int64_t nnz, const f
 
 constexpr int64_t kPrefetchRows = 8;
 
-// R rows x V vectors of 16 columns held in registers (R = 8, V = 3: 24 accumulators,
-// 3 loads of W and 8 broadcasts of C per inner step), the last vector masked to `tail`.
-template <int R, int V>
-inline void Avx512Block(int64_t nnz, const float* C, int64_t ldc, const int32_t* idx, const float* W, int64_t ldw,
-                        __mmask16 tail, float* Y, int64_t ldy) {
-  __m512 acc[R][V];
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 3
-    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < nnz; ++k) {
-    const float* w = W + static_cast<int64_t>(idx[k]) * ldw;
-    // The rows are gathered, so the hardware prefetcher cannot guess the next ones.
-    const float* ahead = W + static_cast<int64_t>(idx[std::min(k + kPrefetchRows, nnz - 1)]) * ldw;
-#pragma GCC unroll 3
-    for (int v = 0; v < V; ++v) _mm_prefetch(reinterpret_cast<const char*>(ahead + 16 * v), _MM_HINT_T0);
-    __m512 b[V];
-#pragma GCC unroll 3
-    for (int v = 0; v < V; ++v) b[v] = v == V - 1 ? _mm512_maskz_loadu_ps(tail, w + 16 * v) : _mm512_loadu_ps(w + 16 * v);
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const __m512 a = _mm512_set1_ps(C[r * ldc + k]);
-#pragma GCC unroll 3
-      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(a, b[v], acc[r][v]);
+// V vectors of 16 columns (the last masked to `tail`): the two running sums in 2 V
+// registers, 2 V multiply-adds per unit on V loads of its row of W.
+template <int V>
+inline void TentBlock(int64_t steps, const float* t, const int32_t* bins, const float* coef, const int32_t* idx,
+                      const float* W, int64_t ldw, __mmask16 tail, float* Y, int64_t ldy) {
+  __m512 sb[V], sg[V];
+#pragma GCC unroll 4
+  for (int v = 0; v < V; ++v) sb[v] = sg[v] = _mm512_setzero_ps();
+  const int64_t nnz = bins[steps + 1];
+  for (int64_t b = 0; b <= steps; ++b) {
+    for (int64_t k = bins[b]; k < bins[b + 1]; ++k) {
+      const float* w = W + static_cast<int64_t>(idx[k]) * ldw;
+      // The rows are gathered, so the hardware prefetcher cannot guess the next ones.
+      const float* ahead = W + static_cast<int64_t>(idx[std::min(k + kPrefetchRows, nnz - 1)]) * ldw;
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) _mm_prefetch(reinterpret_cast<const char*>(ahead + 16 * v), _MM_HINT_T0);
+      const __m512 be = _mm512_set1_ps(coef[2 * k]), ga = _mm512_set1_ps(coef[2 * k + 1]);
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) {
+        const __m512 x = v == V - 1 ? _mm512_maskz_loadu_ps(tail, w + 16 * v) : _mm512_loadu_ps(w + 16 * v);
+        sb[v] = _mm512_fmadd_ps(be, x, sb[v]);
+        sg[v] = _mm512_fmadd_ps(ga, x, sg[v]);
+      }
     }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 3
+    if (b == steps) break;
+    const __m512 ts = _mm512_set1_ps(t[b]), us = _mm512_set1_ps(1.0f - t[b]);
+#pragma GCC unroll 4
     for (int v = 0; v < V; ++v) {
-      float* y = Y + r * ldy + 16 * v;
+      float* y = Y + b * ldy + 16 * v;
       const __mmask16 m = v == V - 1 ? tail : __mmask16(0xFFFF);
-      _mm512_mask_storeu_ps(y, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, y), acc[r][v]));
-    }
-}
-
-template <int R>
-void Avx512Rows(int64_t nnz, const float* C, int64_t ldc, const int32_t* idx, const float* W, int64_t ldw, int64_t c0,
-                int64_t c1, float* Y, int64_t ldy) {
-  int64_t c = c0;
-  for (; c + 48 <= c1; c += 48) Avx512Block<R, 3>(nnz, C, ldc, idx, W + c, ldw, 0xFFFF, Y + c, ldy);
-  for (; c + 16 <= c1; c += 16) Avx512Block<R, 1>(nnz, C, ldc, idx, W + c, ldw, 0xFFFF, Y + c, ldy);
-  if (c < c1) Avx512Block<R, 1>(nnz, C, ldc, idx, W + c, ldw, __mmask16((1u << (c1 - c)) - 1), Y + c, ldy);
-}
-
-void GatheredGemmAvx512(int64_t rows, int64_t nnz, const float* C, int64_t ldc, const int32_t* idx, const float* W,
-                        int64_t ldw, int64_t c0, int64_t c1, float* Y, int64_t ldy) {
-  for (int64_t r0 = 0; r0 < rows; r0 += 8) {
-    const float* Cr = C + r0 * ldc;
-    float* Yr = Y + r0 * ldy;
-    switch (std::min<int64_t>(8, rows - r0)) {
-      case 1: Avx512Rows<1>(nnz, Cr, ldc, idx, W, ldw, c0, c1, Yr, ldy); break;
-      case 2: Avx512Rows<2>(nnz, Cr, ldc, idx, W, ldw, c0, c1, Yr, ldy); break;
-      case 3: Avx512Rows<3>(nnz, Cr, ldc, idx, W, ldw, c0, c1, Yr, ldy); break;
-      case 4: Avx512Rows<4>(nnz, Cr, ldc, idx, W, ldw, c0, c1, Yr, ldy); break;
-      case 5: Avx512Rows<5>(nnz, Cr, ldc, idx, W, ldw, c0, c1, Yr, ldy); break;
-      case 6: Avx512Rows<6>(nnz, Cr, ldc, idx, W, ldw, c0, c1, Yr, ldy); break;
-      case 7: Avx512Rows<7>(nnz, Cr, ldc, idx, W, ldw, c0, c1, Yr, ldy); break;
-      default: Avx512Rows<8>(nnz, Cr, ldc, idx, W, ldw, c0, c1, Yr, ldy); break;
+      const __m512 r = _mm512_fnmadd_ps(ts, sb[v], _mm512_maskz_loadu_ps(m, y));
+      _mm512_mask_storeu_ps(y, m, _mm512_fmadd_ps(us, sg[v], r));
     }
   }
+  for (int64_t s = 0; s < steps; ++s) {
+    const __m512 ts = _mm512_set1_ps(t[s]);
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) {
+      float* y = Y + s * ldy + 16 * v;
+      const __mmask16 m = v == V - 1 ? tail : __mmask16(0xFFFF);
+      _mm512_mask_storeu_ps(y, m, _mm512_fmadd_ps(ts, sb[v], _mm512_maskz_loadu_ps(m, y)));
+    }
+  }
+}
+
+// 64 columns at a time (8 running sums: enough independent multiply-adds to keep both
+// FMA ports busy), then 16, then a masked tail.
+void TentGemmAvx512(int64_t steps, const float* t, const int32_t* bins, const float* coef, const int32_t* idx,
+                    const float* W, int64_t ldw, int64_t c0, int64_t c1, float* Y, int64_t ldy) {
+  int64_t c = c0;
+  for (; c + 64 <= c1; c += 64) TentBlock<4>(steps, t, bins, coef, idx, W + c, ldw, 0xFFFF, Y + c, ldy);
+  for (; c + 16 <= c1; c += 16) TentBlock<1>(steps, t, bins, coef, idx, W + c, ldw, 0xFFFF, Y + c, ldy);
+  if (c < c1) TentBlock<1>(steps, t, bins, coef, idx, W + c, ldw, __mmask16((1u << (c1 - c)) - 1), Y + c, ldy);
 }
 
 // The transposed convolution gathered by output pixel: for each output pixel, R rows x
@@ -335,22 +380,22 @@ GatheredConvTFn GatheredConvTFor(const ScatterConvT& t) {
   return nullptr;
 }
 
-GatheredGemmFn GatheredGemmFor(GemmIsa isa) {
+TentGemmFn TentGemmFor(GemmIsa isa) {
 #ifdef RELGEO_HAVE_AVX512_KERNEL
   const bool avx512 = HasAvx512();
-  if (isa == GemmIsa::kAvx512) return avx512 ? &GatheredGemmAvx512 : nullptr;
-  if (isa == GemmIsa::kBest && avx512) return &GatheredGemmAvx512;
+  if (isa == GemmIsa::kAvx512) return avx512 ? &TentGemmAvx512 : nullptr;
+  if (isa == GemmIsa::kBest && avx512) return &TentGemmAvx512;
 #else
   if (isa == GemmIsa::kAvx512) return nullptr;
 #endif
-  return &GatheredGemmPortable;
+  return &TentGemmPortable;
 }
 
-const char* GatheredGemmName(GatheredGemmFn fn) {
+const char* TentGemmName(TentGemmFn fn) {
 #ifdef RELGEO_HAVE_AVX512_KERNEL
-  if (fn == &GatheredGemmAvx512) return "avx512";
+  if (fn == &TentGemmAvx512) return "avx512";
 #endif
-  return fn == &GatheredGemmPortable ? "portable" : "none";
+  return fn == &TentGemmPortable ? "portable" : "none";
 }
 
 }  // namespace relgeo::internal

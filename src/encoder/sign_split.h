@@ -11,8 +11,9 @@
 // along the whole line, so its c_j(t) is 0: only the units that change sign
 // between z and a (typically about half of them) enter the matrix product. The two
 // end-point products are computed once per query and once per anchor, and each
-// (query, anchor) line needs a product over its own subset of W's rows: a
-// "gathered" GEMM whose inner dimension is a list of row indices.
+// (query, anchor) line needs a product over its own subset of W's rows: for a linear
+// layer in the tent form below (two multiply-adds per unit), for a transposed
+// convolution a gathered product per step.
 #pragma once
 
 #include <cstdint>
@@ -29,19 +30,42 @@ enum class GemmIsa : int;  // kBest, or kPortable to force the portable loops (t
 int64_t SignChangeCorrections(const float* pz, const float* pa, int64_t h, const float* t, int64_t steps,
                               int32_t* idx, float* C, int64_t ldc, float* ends, GemmIsa isa);
 
-// Y[r, c0:c1) += sum_k C[r, k] W[idx[k], c0:c1) for r < rows, k < nnz; W is row-major
-// with row stride ldw, Y has row stride ldy, C row stride ldc.
-using GatheredGemmFn = void (*)(int64_t rows, int64_t nnz, const float* C, int64_t ldc, const int32_t* idx,
-                                const float* W, int64_t ldw, int64_t c0, int64_t c1, float* Y, int64_t ldy);
-
 enum class GemmIsa : int {
   kBest,      // the widest kernel this CPU runs
-  kAvx512,    // AVX-512F register-blocked kernel (8 rows x 48 columns)
+  kAvx512,    // AVX-512F kernel (64 columns in registers)
   kPortable,  // plain loops, compiled for the baseline (and AVX2 where GCC clones it)
 };
+
+// The tent form of the same product, for a linear layer W (docs/design.md §4.5). A
+// changing unit's correction is a tent over the line: with its crossing
+// t*_j = pz_j / (pz_j - pa_j),
+//
+//   c_j(t) = t beta_j (t < t*_j),  (1 - t) gamma_j (t >= t*_j),
+//   beta_j = -|pa_j|,  gamma_j = -|pz_j|.
+//
+// With the step block's increasing t[0..steps) the units are grouped by
+// bin(j) = #{s : t_s < t*_j} in 0..steps; with B^beta_b = sum over bin b of beta_j W_j
+// (B^gamma_b likewise),
+//
+//   W c(t_s) = t_s sum_{b > s} B^beta_b + (1 - t_s) sum_{b <= s} B^gamma_b,
+//
+// so each changing unit's row of W is multiplied twice, whatever the number of steps
+// (the gathered product per step did it `steps` times).
+//
+// Writes the changing units ordered by bin to idx, their (beta, gamma) pairs to coef
+// (2 nnz floats), and bins[b] = the first unit of bin b (steps + 2 entries,
+// bins[steps + 1] = nnz). Scratch: `ends` 2 h + 32 floats, `scratch` 2 h + 32 int32.
+// Returns nnz.
+int64_t SignChangeTents(const float* pz, const float* pa, int64_t h, const float* t, int64_t steps, int32_t* idx,
+                        float* coef, int32_t* bins, float* ends, int32_t* scratch, GemmIsa isa);
+
+// Y[s, c0:c1) += (W c(t_s))[c0:c1) for s < steps, from SignChangeTents' output; W is
+// row-major (a row per unit) with row stride ldw, Y has row stride ldy.
+using TentGemmFn = void (*)(int64_t steps, const float* t, const int32_t* bins, const float* coef, const int32_t* idx,
+                            const float* W, int64_t ldw, int64_t c0, int64_t c1, float* Y, int64_t ldy);
 // nullptr when this CPU cannot run the requested kernel.
-GatheredGemmFn GatheredGemmFor(GemmIsa isa);
-const char* GatheredGemmName(GatheredGemmFn fn);
+TentGemmFn TentGemmFor(GemmIsa isa);
+const char* TentGemmName(TentGemmFn fn);
 
 // The same split for a transposed convolution after the relu (the paper's conv
 // decoder): a sign-changing unit is one input element (channel ci, pixel p), whose

@@ -338,40 +338,60 @@ TEST(SignSplit, CorrectionsRebuildReluAlongTheLine) {
   }
 }
 
-// Y += C . W[idx, c0:c1) against double precision, for every kernel this CPU runs,
-// row counts around the 8-row register block, empty and full index lists, and column
-// ranges with 48/16-wide blocks and masked tails.
-TEST(SignSplit, GatheredGemmKernelsMatchReference) {
-  std::vector<std::pair<std::string, internal::GatheredGemmFn>> kernels = {
-      {"portable", internal::GatheredGemmFor(internal::GemmIsa::kPortable)},
-      {"best", internal::GatheredGemmFor(internal::GemmIsa::kBest)}};
-  if (auto k = internal::GatheredGemmFor(internal::GemmIsa::kAvx512)) kernels.push_back({"avx512", k});
+// Y += W c(t_s) through the tents (SignChangeTents + every tent kernel this CPU runs)
+// against double precision from the plain definition of c, for step blocks of 1, 2, 3
+// and 7 positions (equal positions, and a crossing exactly at a position, included),
+// and column ranges with 64/16-wide blocks and masked tails.
+TEST(SignSplit, TentKernelsMatchTheCorrectionsProduct) {
+  std::vector<std::pair<std::string, internal::TentGemmFn>> kernels = {
+      {"portable", internal::TentGemmFor(internal::GemmIsa::kPortable)},
+      {"best", internal::TentGemmFor(internal::GemmIsa::kBest)}};
+  if (auto k = internal::TentGemmFor(internal::GemmIsa::kAvx512)) kernels.push_back({"avx512", k});
   else std::cout << "[ info ] no AVX-512 on this CPU: only the portable kernel is tested\n";
-  const int64_t h = 97, o = 131, ldc = 100, ldy = 140;
+  const int64_t h = 97, o = 150, ldy = 160;
   Matrix W = RandomMatrix(h, o, 91);
+  Matrix P = RandomMatrix(2, h, 92);
+  float* pz = P.row(0);
+  float* pa = P.row(1);
+  pz[0] = 0.0f, pa[0] = 2.0f;  // a zero end: not a sign change
+  pz[1] = -1.0f, pa[1] = 1.0f;  // crosses at t = 0.5 exactly
+  pz[2] = 3.0f, pa[2] = -1e-30f;
+  const std::vector<std::vector<float>> blocks = {
+      {0.5f}, {0.125f, 0.25f}, {0.2f, 0.2f, 0.5f}, {1 / 8.f, 2 / 8.f, 3 / 8.f, 4 / 8.f, 5 / 8.f, 6 / 8.f, 7 / 8.f}};
   for (const auto& [name, gemm] : kernels) {
     ASSERT_NE(gemm, nullptr) << name;
-    for (int64_t rows : {1, 3, 7, 8, 9, 17})
-      for (int64_t nnz : {int64_t{0}, int64_t{1}, int64_t{40}, h})
-        for (auto [c0, c1] : std::vector<std::pair<int64_t, int64_t>>{{0, o}, {5, 5 + 48}, {3, 19}, {100, 131}, {7, 8}}) {
-          std::vector<int32_t> idx;
-          for (int64_t j = 0; j < h && static_cast<int64_t>(idx.size()) < nnz; ++j)
-            if (nnz == h || (j * 7919) % 5 < 2 || h - j <= nnz - static_cast<int64_t>(idx.size()))
-              idx.push_back(static_cast<int32_t>(j));
-          ASSERT_EQ(static_cast<int64_t>(idx.size()), nnz);
-          Matrix C = RandomMatrix(rows, ldc, 92 + rows), Y = RandomMatrix(rows, ldy, 93 + nnz);
-          Matrix Y0 = Y;
-          gemm(rows, nnz, C.data(), ldc, idx.data(), W.data(), o, c0, c1, Y.data(), ldy);
-          for (int64_t r = 0; r < rows; ++r)
-            for (int64_t c = 0; c < ldy; ++c) {
-              double want = Y0(r, c);
-              if (c >= c0 && c < c1)
-                for (int64_t k = 0; k < nnz; ++k) want += double(C(r, k)) * W(idx[k], c);
-              ASSERT_NEAR(Y(r, c), want, 1e-4 * (1 + std::abs(want)))
-                  << name << " rows " << rows << " nnz " << nnz << " cols [" << c0 << "," << c1 << ") at " << r << ","
-                  << c;
-            }
-        }
+    for (const auto& t : blocks) {
+      const int64_t steps = static_cast<int64_t>(t.size());
+      std::vector<int32_t> idx(h + 16), bins(steps + 2), scratch(2 * h + 32);
+      std::vector<float> coef(2 * h), ends(2 * h + 32);
+      const internal::GemmIsa isa = name == "portable" ? internal::GemmIsa::kPortable : internal::GemmIsa::kBest;
+      const int64_t nnz = internal::SignChangeTents(pz, pa, h, t.data(), steps, idx.data(), coef.data(), bins.data(),
+                                                    ends.data(), scratch.data(), isa);
+      ASSERT_EQ(bins[0], 0);
+      ASSERT_EQ(bins[steps + 1], nnz);
+      std::vector<int32_t> sorted(idx.begin(), idx.begin() + nnz);
+      std::sort(sorted.begin(), sorted.end());
+      std::vector<int32_t> want_units;
+      for (int64_t j = 0; j < h; ++j)
+        if ((pz[j] < 0 && pa[j] > 0) || (pz[j] > 0 && pa[j] < 0)) want_units.push_back(static_cast<int32_t>(j));
+      ASSERT_EQ(sorted, want_units) << name;
+      for (auto [c0, c1] : std::vector<std::pair<int64_t, int64_t>>{{0, o}, {5, 5 + 64}, {3, 19}, {100, 150}, {7, 8}}) {
+        Matrix Y = RandomMatrix(steps, ldy, 93 + c0), Y0 = Y;
+        gemm(steps, t.data(), bins.data(), coef.data(), idx.data(), W.data(), o, c0, c1, Y.data(), ldy);
+        for (int64_t s = 0; s < steps; ++s)
+          for (int64_t c = 0; c < ldy; ++c) {
+            double want = Y0(s, c);
+            if (c >= c0 && c < c1)
+              for (int32_t j : want_units) {
+                const double ts = t[s], p = pz[j] + ts * (double(pa[j]) - pz[j]);
+                const double cj = std::max(0.0, p) - ((1 - ts) * std::max(0.0f, pz[j]) + ts * std::max(0.0f, pa[j]));
+                want += cj * W(j, c);
+              }
+            ASSERT_NEAR(Y(s, c), want, 1e-4 * (1 + std::abs(want)))
+                << name << " steps " << steps << " cols [" << c0 << "," << c1 << ") at " << s << "," << c;
+          }
+      }
+    }
   }
 }
 
