@@ -5,14 +5,14 @@
 //  BM_Ann/<engine>/<param>  1,000 queries per iteration, k = 10, all threads;
 //                           counters QPS and recall10 (against relgeo's exact Flat)
 //     engine 0 relgeo HNSW32   1 FAISS IndexHNSWFlat M=32   2 hnswlib M=32
-//            (param: efSearch; efConstruction 40 for all three)
+//            (param: efSearch; one efConstruction for all three, default 80 = IndexSpec's)
 //     engine 3 relgeo IVF512,Flat   4 FAISS IndexIVFFlat nlist 512 (param: nprobe)
 //
 // At the end a table of the curves and, per engine, the QPS at recall 0.95
 // interpolated between the two points around it.
 // Run: build/bench/bench_ann --benchmark_counters_tabular=true
 //      RELGEO_ANN_ITEMS=20000 build/bench/bench_ann     (a smaller collection)
-//      RELGEO_ANN_EFC=80 build/bench/bench_ann          (relgeo's graph built with efConstruction 80)
+//      RELGEO_ANN_EFC=40 build/bench/bench_ann          (all three graphs built with efConstruction 40)
 #include <benchmark/benchmark.h>
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
@@ -39,7 +39,12 @@
 namespace {
 
 using namespace relgeo;
-constexpr int64_t kDim = 256, kTopK = 10, kQueries = 1000, kNlist = 512, kM = 32, kEfConstruction = 40;
+constexpr int64_t kDim = 256, kTopK = 10, kQueries = 1000, kNlist = 512, kM = 32;
+// RELGEO_ANN_EFC: efConstruction of all three HNSW builds (equal graph parameters).
+int EfConstruction() {
+  const char* e = std::getenv("RELGEO_ANN_EFC");
+  return e ? std::max(8, std::atoi(e)) : IndexSpec{}.ef_construction;
+}
 const char* const kEngines[] = {"relgeo HNSW32", "FAISS HNSW32", "hnswlib M32", "relgeo IVF512", "FAISS IVF512"};
 
 int64_t Items() {
@@ -108,11 +113,9 @@ struct Engines {
     const auto t0 = std::chrono::steady_clock::now();
     switch (engine) {
       case 0: {
-        // RELGEO_ANN_EFC: relgeo's efConstruction (IndexSpec::ef_construction, default 40),
-        // to trade build time for a better graph; the other engines keep 40.
         auto spec = IndexSpec::Parse("HNSW" + std::to_string(kM));
         Check(spec.status());
-        if (const char* e = std::getenv("RELGEO_ANN_EFC")) spec->ef_construction = std::max(8, std::atoi(e));
+        spec->ef_construction = EfConstruction();
         auto index = VectorIndex::Create(*spec, kDim);
         Check(index.status());
         Check((*index)->Add(d.ids.data(), d.items));
@@ -121,11 +124,11 @@ struct Engines {
       }
       case 1:
         faiss_hnsw = std::make_unique<faiss::IndexHNSWFlat>(static_cast<int>(kDim), kM, faiss::METRIC_INNER_PRODUCT);
-        faiss_hnsw->hnsw.efConstruction = kEfConstruction;
+        faiss_hnsw->hnsw.efConstruction = EfConstruction();
         faiss_hnsw->add(d.n, d.items.data());
         break;
       case 2: {
-        hnswlib = std::make_unique<hnswlib::HierarchicalNSW<float>>(&space, d.n, kM, kEfConstruction);
+        hnswlib = std::make_unique<hnswlib::HierarchicalNSW<float>>(&space, d.n, kM, EfConstruction());
         hnswlib->addPoint(d.items.row(0), 0);  // the entry point first, then all threads
 #pragma omp parallel for schedule(dynamic, 64)
         for (int64_t i = 1; i < d.n; ++i) hnswlib->addPoint(d.items.row(i), static_cast<size_t>(i));
@@ -244,7 +247,7 @@ double QpsAt(const std::map<int, Point>& by_param, double target) {
 }  // namespace
 
 BENCHMARK(BM_Ann)
-    ->ArgsProduct({{0, 1, 2}, {16, 32, 64, 128, 256}})
+    ->ArgsProduct({{0, 1, 2}, {10, 12, 16, 24, 32, 64, 128, 256}})
     ->ArgsProduct({{3, 4}, {4, 8, 16, 32, 64}})
     ->MinTime(0.5)
     ->UseManualTime()
