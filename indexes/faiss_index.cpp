@@ -422,8 +422,11 @@ struct FastFlatIP : faiss::IndexFlatIP {
   faiss::FlatCodesDistanceComputer* get_FlatCodesDistanceComputer() const override { return new FastIpCodes(get_xb(), d); }
 };
 
-// Moves an HNSW index's rows into a FastFlatIP storage; false when its storage is not
-// an inner-product IndexFlat of its dimension and size (a crafted file).
+// Moves an HNSW index's rows into a FastFlatIP storage, and makes the level-0 walk
+// hnswlib's (an unbounded candidate queue: FAISS's default bounded one drops candidates
+// once ef are queued, and needs a larger ef for the same recall, docs/search.md); false
+// when its storage is not an inner-product IndexFlat of its dimension and size (a
+// crafted file).
 bool UseFastStorage(faiss::IndexHNSWFlat* h) {
   auto* flat = dynamic_cast<faiss::IndexFlat*>(h->storage);
   if (!flat || flat->metric_type != faiss::METRIC_INNER_PRODUCT || flat->d != h->d || flat->ntotal != h->ntotal ||
@@ -435,6 +438,7 @@ bool UseFastStorage(faiss::IndexHNSWFlat* h) {
   if (h->own_fields) delete h->storage;
   h->storage = fast.release();
   h->own_fields = true;
+  h->hnsw.search_bounded_queue = false;  // search-time only: not in the file
   return true;
 }
 

@@ -373,12 +373,25 @@ TEST(FlatSearch, HnswFileIsPlainFaissAndSearchesAlike) {
   ASSERT_NE(hnsw->storage, nullptr);
   EXPECT_EQ(typeid(*hnsw->storage), typeid(faiss::IndexFlatIP));
   hnsw->hnsw.efSearch = 64;
+  hnsw->hnsw.search_bounded_queue = false;  // relgeo walks level 0 as hnswlib does
   const Matrix uq = Unit(q);
   Hits theirs{std::vector<int64_t>(nq * k), std::vector<float>(nq * k)};
   hnsw->search(nq, uq.data(), k, theirs.scores.data(), theirs.ids.data());
   EXPECT_GE(RecallAt(mine, theirs, nq, k), 0.99);
   for (int64_t i = 0; i < nq * k; ++i)
     if (mine.ids[i] == theirs.ids[i]) EXPECT_NEAR(mine.scores[i], theirs.scores[i], 2e-5);
+
+  // At a small ef the unbounded walk finds at least what FAISS's default bounded one
+  // does (the reason relgeo uses it), both measured against exact search.
+  auto exact = Make("Flat", x, ids);
+  Hits truth{std::vector<int64_t>(nq * k), std::vector<float>(nq * k)};
+  ASSERT_TRUE(exact->Search(q, k, {}, nullptr, truth.ids.data(), truth.scores.data()).ok());
+  p.ef_search = 12;
+  ASSERT_TRUE(index->Search(q, k, p, nullptr, mine.ids.data(), mine.scores.data()).ok());
+  hnsw->hnsw.efSearch = 12;
+  hnsw->hnsw.search_bounded_queue = true;
+  hnsw->search(nq, uq.data(), k, theirs.scores.data(), theirs.ids.data());
+  EXPECT_GE(RecallAt(mine, truth, nq, k), RecallAt(theirs, truth, nq, k));
 }
 
 }  // namespace
