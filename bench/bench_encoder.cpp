@@ -49,8 +49,10 @@
 //               mlp 802,816 + 1,024; conv 1,919,232 + 6,272; with the relu sign split
 //               the layer after the first relu runs only over the units that change sign
 //               (their mean fraction s, measured on the bench's inputs) plus the
-//               interpolation of its end-point products: mlp - 2*512*784 (1 - s) + 2*784,
-//               conv - 1,806,336 (1 - s) + 2*6,272. Plain rows execute the map FLOPs.
+//               interpolation of its end-point products: for a linear layer h -> m in
+//               the tent form (two multiply-adds per unit per line, over N - 1 points)
+//               - 2hm + 4shm/(N-1) + 6m (mlp: h 512, m 784), for the conv map
+//               - 1,806,336 (1 - s) + 2*6,272. Plain rows execute the map FLOPs.
 // GFLOP/s_map = evaluations x map FLOPs / s (the useful work of the straight-line
 // proxy); GFLOP/s_exec = evaluations x executed FLOPs / s. The GEMM peak is the better
 // of torch::mm_out of (2048 x 512) x (512 x 784) float32 (OpenBLAS) and the same GEMM as
@@ -160,12 +162,25 @@ struct MapSpec {
   // the relu sign split too (the first linear layer after relu only over the units
   // that change sign: sign_change = their measured mean fraction on these inputs).
   double flops_map = 0, flops_exec_fast = 0, flops_exec_split = 0, sign_change = 0;
+  // A linear layer h -> m after the first relu runs in the tent form (design.md §4.5):
+  // per line two multiply-adds per changing unit and column, shared by its N - 1
+  // points, so its executed FLOPs depend on N (TentSplitFlops); 0 for the conv map.
+  double tent_h = 0, tent_m = 0;
   int64_t queries = 0, py_queries = 0;
   std::shared_ptr<relgeo::MetricMap> map;
   Matrix anchors, latents;
   std::string anchors_path, latents_path;
 };
 std::map<std::string, MapSpec> g_maps;
+
+// Executed FLOPs per path point with the tent-form sign split at N steps: the dense
+// layer (2 h m) replaced by 4 s h m / (N - 1) for the tents, plus the end points'
+// interpolation (2 m) and each row's assembly from the bins' sums (4 m).
+double TentSplitFlops(const MapSpec& s, int steps) {
+  const double points = std::max(1, steps - 1);
+  return s.flops_exec_fast - 2.0 * s.tent_h * s.tent_m + 4.0 * s.sign_change * s.tent_h * s.tent_m / points +
+         6.0 * s.tent_m;
+}
 
 Matrix RandomLatents(int64_t n, int64_t d, uint64_t seed) {
   torch::Tensor t = Randn({n, d}, 1.0, seed).contiguous();
@@ -299,7 +314,8 @@ void BM_Encoder(benchmark::State& st, const std::string& map_name, bool fast, in
   }
   double peak = 0.5 * (p0 + Peak());
   const bool split = (*enc)->execution_plan().find("sign split") != std::string::npos;
-  const double exec = split ? s.flops_exec_split : fast ? s.flops_exec_fast : s.flops_map;
+  const double exec = split ? (s.tent_m > 0 ? TentSplitFlops(s, steps) : s.flops_exec_split)
+                             : fast ? s.flops_exec_fast : s.flops_map;
   Report(st, key, s, Z.rows(), anchors, steps, secs, iters, exec, peak);
   st.counters["rows_per_batch"] = double((*enc)->rows_per_batch());
   st.SetLabel((*enc)->execution_plan());
@@ -699,7 +715,7 @@ int main(int argc, char** argv) {
   {
     MapSpec& s = g_maps["mlp"];
     s.sign_change = SignChangeFraction(s.path, "W1", "b1", s.latents, s.anchors);
-    s.flops_exec_split = s.flops_exec_fast - 2.0 * 512 * 784 * (1 - s.sign_change) + 2.0 * 784;
+    s.tent_h = 512, s.tent_m = 784;
   }
   {
     // The conv decoder's first transposed convolution (1,806,336 FLOPs) runs over the
@@ -721,7 +737,7 @@ int main(int argc, char** argv) {
     AddMap("real", g_flags.real_map, f, f - 2.0 * 128 * 256 + 2.0 * 256, g_flags.queries, g_flags.slow_queries, &*z);
     MapSpec& s = g_maps["real"];
     s.sign_change = SignChangeFraction(s.path, "l1_w", "l1_b", s.latents, s.anchors);
-    s.flops_exec_split = s.flops_exec_fast - 2.0 * 256 * 512 * (1 - s.sign_change) + 2.0 * 512;
+    s.tent_h = 256, s.tent_m = 512;
     maps.push_back("real");
   }
   const int N = g_flags.steps;

@@ -63,6 +63,17 @@ __attribute__((target("avx512f"))) int64_t CompactSignChangesAvx512(const float*
 }
 #endif
 
+// The widest compaction this CPU runs, or the portable one when `isa` asks for it.
+int64_t CompactSignChangesFor(GemmIsa isa, const float* pz, const float* pa, int64_t h, int32_t* idx, float* z,
+                              float* a) {
+#ifdef RELGEO_HAVE_AVX512_KERNEL
+  if (HasAvx512() && isa != GemmIsa::kPortable) return CompactSignChangesAvx512(pz, pa, h, idx, z, a);
+#else
+  (void)isa;
+#endif
+  return CompactSignChanges(pz, pa, h, idx, z, a);
+}
+
 }  // namespace
 
 RELGEO_MULTIVERSION int64_t SignChangeCorrections(const float* pz, const float* pa, int64_t h, const float* t,
@@ -70,13 +81,7 @@ RELGEO_MULTIVERSION int64_t SignChangeCorrections(const float* pz, const float* 
                                                   float* ends, GemmIsa isa) {
   float* z = ends;  // the end points of the changing units, compact
   float* a = ends + h + 16;
-#ifdef RELGEO_HAVE_AVX512_KERNEL
-  const int64_t nnz = HasAvx512() && isa != GemmIsa::kPortable ? CompactSignChangesAvx512(pz, pa, h, idx, z, a)
-                                                          : CompactSignChanges(pz, pa, h, idx, z, a);
-#else
-  (void)isa;
-  const int64_t nnz = CompactSignChanges(pz, pa, h, idx, z, a);
-#endif
+  const int64_t nnz = CompactSignChangesFor(isa, pz, pa, h, idx, z, a);
   for (int64_t s = 0; s < steps; ++s) {
     const float ts = t[s], us = 1.0f - ts;
     float* __restrict c = C + s * ldc;
@@ -97,13 +102,7 @@ int64_t SignChangeTents(const float* pz, const float* pa, int64_t h, const float
   float* a = ends + h + 16;
   int32_t* units = scratch;  // the changing units in index order, then their bins
   int32_t* bin = scratch + h + 16;
-#ifdef RELGEO_HAVE_AVX512_KERNEL
-  const int64_t nnz = HasAvx512() && isa != GemmIsa::kPortable ? CompactSignChangesAvx512(pz, pa, h, units, z, a)
-                                                          : CompactSignChanges(pz, pa, h, units, z, a);
-#else
-  (void)isa;
-  const int64_t nnz = CompactSignChanges(pz, pa, h, units, z, a);
-#endif
+  const int64_t nnz = CompactSignChangesFor(isa, pz, pa, h, units, z, a);
   // Counting sort by bin: bins[b + 1] counts bin b, then holds its start, then (after
   // the fill moved every start to its bin's end) is shifted back.
   std::fill(bins, bins + steps + 2, 0);
