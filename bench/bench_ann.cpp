@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_main.h"
 #include "fixtures.h"
 #include "relgeo/index.h"
 #include "relgeo/threads.h"
@@ -254,12 +255,9 @@ BENCHMARK(BM_Ann)
     ->Unit(benchmark::kMillisecond);
 
 int main(int argc, char** argv) {
-  const char* t = std::getenv("RELGEO_BENCH_THREADS");
-  const int threads = relgeo::ConfigureThreads(t ? std::atoi(t) : 0);
+  const int threads = relgeo::bench::ConfigureBenchThreads();
   std::printf("threads: %d, items: %lld\n", threads, static_cast<long long>(Items()));
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
+  if (!relgeo::bench::RunBenchmarks(&argc, argv)) return 1;
   std::printf("\n%-15s %8s %10s %10s\n", "engine", "param", "recall@10", "QPS");
   for (const auto& [engine, curve] : g_curves)
     for (const auto& [param, pt] : curve) std::printf("%-15s %8d %10.4f %10.0f\n", kEngines[engine], param, pt.recall, pt.qps);

@@ -25,6 +25,7 @@
 
 #include <unistd.h>
 
+#include "bench_main.h"
 #include "fixtures.h"
 #include "relgeo/database.h"
 #include "relgeo/threads.h"
@@ -252,13 +253,8 @@ BENCHMARK(BM_SearchLatents)->Arg(1)->Arg(64)->MinTime(0.5)->UseRealTime();
 }  // namespace
 
 int main(int argc, char** argv) {
-  // RELGEO_BENCH_THREADS=1 gives steadier figures on a loaded machine (no OpenMP barriers).
-  const char* t = std::getenv("RELGEO_BENCH_THREADS");
-  const int threads = relgeo::ConfigureThreads(t ? std::atoi(t) : 0);
-  std::printf("threads: %d\n", threads);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
+  std::printf("threads: %d\n", relgeo::bench::ConfigureBenchThreads());
+  if (!relgeo::bench::RunBenchmarks(&argc, argv)) return 1;
   if (!Qps().empty()) {
     std::printf("\nsearch QPS, 100k items, K=256, k=10 (same run)\n%-6s %6s %12s %12s %8s\n", "index", "batch", "relgeo",
                 "raw FAISS", "ratio");

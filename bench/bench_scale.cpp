@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_main.h"
 #include "fixtures.h"
 #include "relgeo/index.h"
 #include "relgeo/plot.h"
@@ -155,12 +156,9 @@ void WriteOut(const std::string& dir) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int threads = relgeo::ConfigureThreads(EnvInt("RELGEO_BENCH_THREADS", 0));
-  std::printf("threads: %d\n", threads);
+  std::printf("threads: %d\n", relgeo::bench::ConfigureBenchThreads());
   Register();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
+  if (!relgeo::bench::RunBenchmarks(&argc, argv)) return 1;
   std::printf("\n%-13s %9s %9s %9s %10s %9s %11s\n", "kind", "items", "build s", "reopen s", "index MB", "ms 1q",
               "ms/q (64)");
   for (const Row& r : g_rows)

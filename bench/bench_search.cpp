@@ -33,6 +33,7 @@
 #include <immintrin.h>
 #endif
 
+#include "bench_main.h"
 #include "fixtures.h"
 #include "gemm_peak.h"
 #include "relgeo/index.h"
@@ -225,12 +226,8 @@ BENCHMARK(BM_RelgeoCompressed)
     ->Unit(benchmark::kMillisecond);
 
 int main(int argc, char** argv) {
-  const char* t = std::getenv("RELGEO_BENCH_THREADS");
-  const int threads = relgeo::ConfigureThreads(t ? std::atoi(t) : 0);
-  std::printf("threads: %d\n", threads);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
+  std::printf("threads: %d\n", relgeo::bench::ConfigureBenchThreads());
+  if (!relgeo::bench::RunBenchmarks(&argc, argv)) return 1;
   benchmark::Shutdown();
   return 0;
 }
