@@ -21,9 +21,9 @@ using torch::jit::Value;
 namespace prim = c10::prim;
 namespace aten = c10::aten;
 
-// A tensor that `v` always holds: a chain of prim::GetAttr from the module's self,
-// or a graph constant. nullopt for anything computed.
-std::optional<torch::Tensor> ResolveTensor(Value* v, Value* self, const torch::jit::Module& module) {
+// A value that `v` always holds: a chain of prim::GetAttr from the module's self, or a
+// graph constant. nullopt for anything computed.
+std::optional<c10::IValue> ResolveAttr(Value* v, Value* self, const torch::jit::Module& module) {
   std::vector<std::string> path;
   while (v->node()->kind() == prim::GetAttr) {
     path.push_back(v->node()->s(c10::attr::name));
@@ -37,11 +37,14 @@ std::optional<torch::Tensor> ResolveTensor(Value* v, Value* self, const torch::j
       if (!obj->type()->hasAttribute(*it)) return std::nullopt;
       cur = obj->getAttr(*it);
     }
-    if (cur.isTensor()) return cur.toTensor();
-    return std::nullopt;
+    return cur;
   }
   if (!path.empty()) return std::nullopt;
-  auto iv = torch::jit::toIValue(v);
+  return torch::jit::toIValue(v);
+}
+
+std::optional<torch::Tensor> ResolveTensor(Value* v, Value* self, const torch::jit::Module& module) {
+  auto iv = ResolveAttr(v, self, module);
   if (iv && iv->isTensor()) return iv->toTensor();
   return std::nullopt;
 }
@@ -131,8 +134,17 @@ bool IsBiasFor(const torch::Tensor& b, int64_t out) {
 }  // namespace
 
 torch::Tensor AffineSplit::Pre(const torch::Tensor& x) const {
-  if (bias.defined()) return torch::addmm(bias, x, weight_t);
-  return torch::mm(x, weight_t);
+  const torch::Tensor in = normalized ? torch::layer_norm(x, {in_dim()}, {}, {}, eps) : x;
+  if (bias.defined()) return torch::addmm(bias, in, weight_t);
+  return torch::mm(in, weight_t);
+}
+
+torch::Tensor AffineSplit::Centred(const torch::Tensor& x) const {
+  return (x - x.mean(1, true)) / std::sqrt(static_cast<double>(in_dim()));
+}
+
+torch::Tensor AffineSplit::Sigma(const torch::Tensor& centred) const {
+  return (centred.square().sum(1) + eps).sqrt();
 }
 
 torch::jit::IValue AffineSplit::Rest(const torch::Tensor& pre) const {
@@ -150,10 +162,37 @@ std::optional<AffineSplit> DetectAffineSplit(const torch::jit::Module& module) {
     Value* self = graph->inputs()[0];
     Value* x = graph->inputs()[1];
     if (x->uses().size() != 1) return std::nullopt;
+    // The first layer's input: x, or a LayerNorm of x over the features.
+    Value* in = x;
     Node* first = x->uses()[0].user;
-    // x is the first argument, or addmm's second (addmm(b, x, W^T), how relgeo's own
-    // autoencoders and torch.nn.Linear traced on 2-D inputs are written).
-    if (x->uses()[0].offset != (first->kind() == aten::addmm ? 1 : 0)) return std::nullopt;
+    std::optional<torch::Tensor> ln_gamma, ln_beta;
+    std::optional<double> ln_eps;
+    std::optional<std::vector<int64_t>> ln_shape;
+    if (first->kind() == aten::layer_norm && first->inputs().size() == 6 && x->uses()[0].offset == 0) {
+      ln_shape = IntListOf(first->input(1));
+      if (!ln_shape && first->input(1)->node()->kind() == prim::ListConstruct) {  // [self.dim]
+        ln_shape.emplace();
+        for (Value* e : first->input(1)->node()->inputs()) {
+          auto iv = ResolveAttr(e, self, module);
+          if (!iv || !iv->isInt()) return std::nullopt;
+          ln_shape->push_back(iv->toInt());
+        }
+      }
+      auto eps = torch::jit::toIValue(first->input(4));
+      if (!ln_shape || ln_shape->size() != 1 || !eps || !eps->isDouble()) return std::nullopt;
+      ln_eps = eps->toDouble();
+      for (auto [v, out] : {std::pair{first->input(2), &ln_gamma}, std::pair{first->input(3), &ln_beta}}) {
+        if (IsNone(v)) continue;
+        *out = ResolveTensor(v, self, module);
+        if (!*out || (*out)->dim() != 1 || (*out)->numel() != (*ln_shape)[0]) return std::nullopt;
+      }
+      in = first->output();
+      if (in->uses().size() != 1) return std::nullopt;
+      first = in->uses()[0].user;
+    }
+    // The input is the first argument, or addmm's second (addmm(b, x, W^T), how relgeo's
+    // own autoencoders and torch.nn.Linear traced on 2-D inputs are written).
+    if (in->uses()[0].offset != (first->kind() == aten::addmm ? 1 : 0)) return std::nullopt;
 
     torch::Tensor w;  // h x d
     torch::Tensor b;
@@ -204,6 +243,16 @@ std::optional<AffineSplit> DetectAffineSplit(const torch::jit::Module& module) {
     }
     if (b.defined() && (b.numel() != w.size(0) || !b.is_floating_point())) return std::nullopt;
     if (b.defined() && b.dim() == 2 && b.size(0) != 1) return std::nullopt;
+    if (ln_eps) {
+      // LN(x) W^T + b = LN0(x) (W diag(gamma))^T + (b + W beta), LN0 without gamma, beta.
+      if ((*ln_shape)[0] != w.size(1)) return std::nullopt;
+      w = w.detach().to(torch::kFloat32);
+      torch::Tensor bias = b.defined() ? b.detach().to(torch::kFloat32).reshape({-1}) : torch::zeros({w.size(0)}, w.options());
+      if (ln_beta) bias = bias + torch::mv(w, ln_beta->detach().to(torch::kFloat32));
+      if (ln_gamma) w = w * ln_gamma->detach().to(torch::kFloat32).unsqueeze(0);
+      b = bias;
+      what = "aten::layer_norm+" + what;
+    }
 
     // The rest: the same graph with `pre` as a new input and the first layer gone.
     Value* hidden = graph->addInput("pre");
@@ -216,6 +265,8 @@ std::optional<AffineSplit> DetectAffineSplit(const torch::jit::Module& module) {
     AffineSplit s;
     s.weight_t = w.detach().to(torch::kFloat32).t().contiguous();
     if (b.defined()) s.bias = b.detach().to(torch::kFloat32).reshape({-1}).contiguous();
+    s.normalized = ln_eps.has_value();
+    s.eps = ln_eps.value_or(0.0);
     s.module = module;
     s.rest = std::make_shared<torch::jit::GraphFunction>("relgeo_forward_from_pre", graph, nullptr);
     std::ostringstream d;

@@ -7,6 +7,15 @@
 // only runs g on the interpolated pre-activations: the first layer's cost per path
 // point drops from 2 d h FLOPs to 2 h (an axpy), and g's input is ready-made.
 //
+// A LayerNorm over the features before that layer (how relgeo's heads and most
+// transformer heads start) is split off too (docs/design.md §4.3): LN(x) = gamma (x -
+// mean x) / sigma(x) + beta, so with gamma and beta folded into W and b the layer's
+// output is c(x) W'^T / sigma(x) + b' for the centred input c(x), and along the line
+// c is linear in t while sigma(t)^2 = |c(t)|^2 / d + eps is quadratic. The
+// interpolated pre-activation is then alpha pre(z) + beta pre(a) + (1 - alpha - beta)
+// b', alpha = (1-t) sigma(z) / sigma(t), beta = t sigma(a) / sigma(t): one scalar
+// pair per path point from the end points' sigmas and <c(z), c(a)>.
+//
 // Detection works on the module's own forward graph (after inlining method calls),
 // so it needs no convention from the map's author. It accepts a forward whose input
 // x has exactly one use, and that use is one of
@@ -14,7 +23,8 @@
 //   aten::addmm(b, x, R) (beta = alpha = 1)         (torch.addmm(b, x, W.t()))
 //   aten::matmul/mm(x, R)                           optionally followed by
 //   aten::add(_, b, 1) / aten::add(b, _, 1)         (hand-written x @ W.t() + b)
-// where R = aten::t(W), W.transpose(0, 1) or a W^T-shaped M, and W, b are module
+// optionally preceded by aten::layer_norm(x, [d], gamma?, beta?, eps) whose output
+// has that one use; where R = aten::t(W), W.transpose(0, 1) or a W^T-shaped M, and W, b are module
 // attributes (parameters or buffers) or graph constants. The rest g
 // is the same graph with the first layer's output replaced by a new input. The
 // encoder then checks numerically that g(x W^T + b) == f(x) on probe rows before
@@ -38,11 +48,18 @@ struct AffineSplit {
   torch::jit::Module module;  // the map's module (self for the rest graph)
   std::shared_ptr<torch::jit::GraphFunction> rest;  // (self, pre) -> f's output
   std::string description;    // e.g. "aten::linear 128->512"
+  // A leading LayerNorm (gamma and beta folded into weight_t and bias), or none.
+  bool normalized = false;
+  double eps = 0;
 
   int64_t in_dim() const { return weight_t.size(0); }
   int64_t hidden_dim() const { return weight_t.size(1); }
-  // x W^T + b for an (n x d) float tensor.
+  // x W^T + b for an (n x d) float tensor (with a LayerNorm: LN(x) W^T + b).
   torch::Tensor Pre(const torch::Tensor& x) const;
+  // LayerNorm only: the centred rows c(x) / sqrt(d) (n x d), whose inner products give
+  // sigma along a line, and sigma(x) (n).
+  torch::Tensor Centred(const torch::Tensor& x) const;
+  torch::Tensor Sigma(const torch::Tensor& centred) const;
   // g(pre): the map's output for pre-activations (n x h); raw (not flattened).
   torch::jit::IValue Rest(const torch::Tensor& pre) const;
 };

@@ -3,16 +3,46 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cmath>
 
 namespace relgeo::internal {
 namespace {
 
-// The interpolated rows pre(z) + t_j (pre(a) - pre(z)) of rows [r0, r1) of a batch.
-void FillInterpolated(const WalkShape& w, const float* pz, const float* pa, const Batch& b, int64_t r0, int64_t r1,
-                      float* rows) {
+// The interpolated rows of rows [r0, r1) of a batch: pre(z) + t_j (pre(a) - pre(z)), or
+// behind a LayerNorm alpha pre(z) + beta pre(a) + (1 - alpha - beta) b' with
+// alpha = (1-t) sigma(z) / sigma(t), beta = t sigma(a) / sigma(t) and
+// sigma(t)^2 = |(1-t) c(z) + t c(a)|^2 / d + eps (affine_split.h).
+void FillInterpolated(const EncoderPlan& plan, const WalkShape& w, const QueryBlock& qb, const Batch& b, int64_t r0,
+                      int64_t r1, float* rows) {
+  const float* pz = qb.pre;
+  const float* pa = plan.anchor_pre.get();
+  if (!plan.normalized()) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t p = b.g0 + r / b.sb, j = b.j0 + r % b.sb;
+      InterpolateRow(pz + (p / w.K) * w.h, pa + (p % w.K) * w.h, w.t(j), w.h, rows + r * w.h);
+    }
+    return;
+  }
+  const float* ca = plan.anchor_cen.get();
+  const float* sa = plan.anchor_sigma.get();
+  const float* bias = plan.norm_bias.get();
+  const int64_t d = plan.ndim;
+  const double eps = plan.norm_eps;
+  int64_t cached = -1;
+  double vz = 0, va = 0, cross = 0;  // |c(z)|^2 / d, |c(a)|^2 / d, <c(z), c(a)> / d
   for (int64_t r = r0; r < r1; ++r) {
-    const int64_t p = b.g0 + r / b.sb, j = b.j0 + r % b.sb;
-    InterpolateRow(pz + (p / w.K) * w.h, pa + (p % w.K) * w.h, w.t(j), w.h, rows + r * w.h);
+    const int64_t p = b.g0 + r / b.sb, j = b.j0 + r % b.sb, zi = p / w.K, ai = p % w.K;
+    if (p != cached) {
+      cached = p;
+      vz = double(qb.sigma[zi]) * qb.sigma[zi] - eps;
+      va = double(sa[ai]) * sa[ai] - eps;
+      cross = Dot(qb.cen + zi * d, ca + ai * d, d);
+    }
+    const double t = w.t(j), s = 1 - t;
+    const double sigma_t = std::sqrt(std::max(0.0, s * s * vz + 2 * s * t * cross + t * t * va) + eps);
+    const double alpha = s * qb.sigma[zi] / sigma_t, beta = t * sa[ai] / sigma_t;
+    CombineRows(pz + zi * w.h, pa + ai * w.h, bias, static_cast<float>(alpha), static_cast<float>(beta),
+                static_cast<float>(1 - alpha - beta), w.h, rows + r * w.h);
   }
 }
 
@@ -32,7 +62,7 @@ DenseNativeProducer::DenseNativeProducer(const EncoderPlan& plan, const WalkShap
 
 Result<float*> DenseNativeProducer::Produce(const QueryBlock& qb, const Batch& b) {
   const int64_t n = b.rows(), h = w_.h;
-  FillInterpolated(w_, qb.pre, plan_.anchor_pre.get(), b, 0, n, x_.data());
+  FillInterpolated(plan_, w_, qb, b, 0, n, x_.data());
   for (int64_t r = 0; r < n; ++r) ApplyActs(x_.data() + r * h, h, nullptr, P_.lead);
   float* y = P_.Run(x_.data(), n, b1_.data(), b2_.data(), b3_.data(), half_.data());
   if (!y) return Status::Internal("dnnl_sgemm failed");
@@ -135,7 +165,7 @@ TorchScriptProducer::TorchScriptProducer(const EncoderPlan& plan, const WalkShap
 Result<float*> TorchScriptProducer::Produce(const QueryBlock& qb, const Batch& b) {
   float* rows = rows_.data();
   at::parallel_for(0, b.rows(), std::max<int64_t>(1, 8192 / w_.h), [&](int64_t r0, int64_t r1) {
-    FillInterpolated(w_, qb.pre, plan_.anchor_pre.get(), b, r0, r1, rows);
+    FillInterpolated(plan_, w_, qb, b, r0, r1, rows);
   });
   RELGEO_ASSIGN_OR_RETURN(out_, EvaluateRest(plan_, rows, b.rows()));
   return out_.get();

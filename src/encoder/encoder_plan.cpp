@@ -25,6 +25,7 @@ struct EncoderPlan::Torch {
 };
 
 bool EncoderPlan::affine() const { return torch->split.has_value(); }
+bool EncoderPlan::normalized() const { return torch->split && torch->split->normalized; }
 const MlpPlan* EncoderPlan::native() const { return torch->native ? &torch->native->plan : nullptr; }
 
 namespace {
@@ -126,6 +127,20 @@ Result<torch::Tensor> TransformedOutputs(const EncoderPlan& p, const torch::Tens
 
 // ---- planning --------------------------------------------------------------------------
 
+// Behind a LayerNorm: the weighted interpolation of the end points' pre-activations
+// (batch_producers.cpp, affine_split.h) against pre of the point on the line, at t = 0.37.
+bool NormalizedLineAgrees(const AffineSplit& s, const torch::Tensor& a) {
+  const torch::Tensor z = a.flip(0), t = torch::full({1}, 0.37, a.options());
+  const torch::Tensor cz = s.Centred(z), ca = s.Centred(a);
+  const torch::Tensor vz = cz.square().sum(1), va = ca.square().sum(1), cross = (cz * ca).sum(1);
+  const torch::Tensor sigma_t = ((1 - t).square() * vz + 2 * (1 - t) * t * cross + t.square() * va + s.eps).sqrt();
+  const torch::Tensor alpha = ((1 - t) * s.Sigma(cz) / sigma_t).unsqueeze(1), beta = (t * s.Sigma(ca) / sigma_t).unsqueeze(1);
+  const torch::Tensor got = alpha * s.Pre(z) + beta * s.Pre(a) + (1 - alpha - beta) * s.bias;
+  const torch::Tensor want = s.Pre((1 - t) * z + t * a);
+  const double scale = std::max(1.0, want.abs().max().item<double>());
+  return (got - want).abs().max().item<double>() <= 1e-4 * scale;
+}
+
 // Checks that rest(pre(x)) reproduces f(x) on probe rows: the anchors and points
 // between them. Any disagreement or error disables the fast path.
 bool SplitAgrees(const EncoderPlan& p, const torch::Tensor& anchors_dev) {
@@ -138,7 +153,8 @@ bool SplitAgrees(const EncoderPlan& p, const torch::Tensor& anchors_dev) {
   auto got = Rest(p, p.torch->split->Pre(probe));
   if (!got.ok() || got->sizes() != want.sizes()) return false;
   const double scale = std::max(1.0, want.abs().max().item<double>());
-  return (*got - want).abs().max().item<double>() <= 1e-4 * scale;
+  if ((*got - want).abs().max().item<double>() > 1e-4 * scale) return false;
+  return !p.torch->split->normalized || NormalizedLineAgrees(*p.torch->split, a);
 }
 
 // The affine split (§4.3) and the native rest (§4.4), each kept only when it agrees
@@ -167,7 +183,7 @@ void DetectFastPaths(EncoderPlan& p, const torch::Tensor& a, const EncoderOption
 // sign split's precondition (float32 only).
 bool SignSplitApplies(const EncoderPlan& p) {
   const MlpPlan* P = p.native();
-  if (!P || P->bf16) return false;
+  if (!P || P->bf16 || p.normalized()) return false;  // the tents need pre linear in t
   return P->lead.size() == 1 && P->lead[0] == Act::kRelu && !P->layers.empty() && P->layers[0].in == p.hdim;
 }
 
@@ -205,7 +221,8 @@ void ChooseSizes(EncoderPlan& p, const EncoderOptions& options) {
   const int64_t want = options.rows_per_batch > 0 ? options.rows_per_batch : auto_rows;
   p.rows = std::max<int64_t>(1, std::min(want, budget / 4 * 3 / (row_bytes * p.lanes)));
   const int64_t lin = p.split_on() ? native->layers[0].out : 0;  // the queries' W0 relu(pre(z))
-  p.query_block = std::max<int64_t>(1, std::min<int64_t>(256, budget / 4 / (4 * (hdim + mdim + lin))));
+  const int64_t cen = p.normalized() ? p.torch->split->in_dim() + 1 : 0;  // the queries' c(z), sigma(z)
+  p.query_block = std::max<int64_t>(1, std::min<int64_t>(256, budget / 4 / (4 * (hdim + mdim + lin + cen))));
 }
 
 // pre(a), f(a) and, with the sign split, W0 relu(pre(a)): once per encoder.
@@ -220,6 +237,15 @@ void ComputeAnchorEnds(EncoderPlan& p, const torch::Tensor& a) {
   auto fa = TransformedOutputs(p, pre);
   ThrowIfError(fa.status());
   p.anchor_out = Hold(*fa);
+  if (p.normalized()) {
+    const AffineSplit& s = *p.torch->split;
+    const torch::Tensor cen = s.Centred(a);
+    p.anchor_cen = Hold(cen.to(torch::kCPU).contiguous());
+    p.anchor_sigma = Hold(s.Sigma(cen).to(torch::kCPU).contiguous());
+    p.norm_bias = Hold(s.bias.to(torch::kCPU).contiguous());
+    p.ndim = s.in_dim();
+    p.norm_eps = static_cast<float>(s.eps);
+  }
 }
 
 }  // namespace
@@ -276,6 +302,11 @@ QueryEnds EvaluateQueryEnds(const EncoderPlan& p, MatrixView queries) {
     auto lz = ReluFirstLayer(p, pre);
     ThrowIfError(lz.status());
     e.lin = Hold(*lz);
+  }
+  if (p.normalized()) {
+    const torch::Tensor cen = p.torch->split->Centred(z);
+    e.cen = Hold(cen.to(torch::kCPU).contiguous());
+    e.sigma = Hold(p.torch->split->Sigma(cen).to(torch::kCPU).contiguous());
   }
   return e;
 }

@@ -57,6 +57,7 @@ struct EncoderPlan {
 
   // The fast paths in use (docs/design.md §4.3-§4.5).
   bool affine() const;               // the affine first-layer split
+  bool normalized() const;           // ... behind a LayerNorm (affine_split.h)
   const MlpPlan* native() const;     // the rest as a native plan, or nullptr (TorchScript)
   // The relu sign split: the tent kernel for a first linear layer, or the scatter
   // layout of a first transposed convolution (with its register-blocked kernel when
@@ -75,6 +76,11 @@ struct EncoderPlan {
   TensorRows anchor_pre;  // K x hdim: pre(a)
   TensorRows anchor_out;  // K x m: f(a), transformed
   TensorRows anchor_lin;  // K x o0: W0 relu(pre(a)) without bias (sign split only)
+  // With a LayerNorm split (normalized()): the anchors' centred rows c(a) / sqrt(d)
+  // (K x d) and sigma(a) (K), the folded bias b' (hdim), d and the LayerNorm's eps.
+  TensorRows anchor_cen, anchor_sigma, norm_bias;
+  int64_t ndim = 0;
+  float norm_eps = 0;
 };
 
 // Plans the encoder of `map` for `anchors` (options already validated): detects and
@@ -88,10 +94,11 @@ Result<std::unique_ptr<const EncoderPlan>> PlanEncoder(std::shared_ptr<const Met
 std::string DescribePlan(const EncoderPlan& plan);
 
 // The end points of a block of queries (CPU, row-major): pre(z) (n x hdim), f(z)
-// transformed (n x m) and, with the sign split, W0 relu(pre(z)) (n x o0). Throws on
-// failure; call inside InTorchScope.
+// transformed (n x m), with the sign split W0 relu(pre(z)) (n x o0), and with a
+// LayerNorm split c(z) / sqrt(d) (n x d) and sigma(z) (n). Throws on failure; call
+// inside InTorchScope.
 struct QueryEnds {
-  TensorRows pre, out, lin;
+  TensorRows pre, out, lin, cen, sigma;
 };
 QueryEnds EvaluateQueryEnds(const EncoderPlan& plan, MatrixView queries);
 

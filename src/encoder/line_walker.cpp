@@ -204,7 +204,7 @@ Status WalkLines(const EncoderPlan& plan, MatrixView latents, Matrix* out) {
     for (int64_t q0 = 0; q0 < latents.rows(); q0 += plan.query_block) {
       const int64_t q = std::min(plan.query_block, latents.rows() - q0);
       const QueryEnds ends = EvaluateQueryEnds(plan, latents.RowSlice(q0, q));
-      const QueryBlock qb{q0, q, ends.pre.get(), ends.out.get(), ends.lin.get()};
+      const QueryBlock qb{q0, q, ends.pre.get(), ends.out.get(), ends.lin.get(), ends.cen.get(), ends.sigma.get()};
       if (plan.native())
         WalkBlockInLanes(plan, w, qb, out);
       else

@@ -5,7 +5,8 @@
 //   1. pre(z) for the queries (pre(a) for the anchors was computed at Create), where
 //      pre is the map's affine first layer (fast path) or the identity (generic);
 //   2. for a block of steps j, the interpolated rows pre(z) + (j/N)(pre(a) - pre(z)) of
-//      every pair of the group, written into one (rows x h) buffer;
+//      every pair of the group (behind a LayerNorm, the weighted form of
+//      affine_split.h), written into one (rows x h) buffer;
 //   3. one batched call of the rest of the map (or of the whole map) on that buffer;
 //      with the relu sign split, steps 2-3 instead interpolate the first layer's
 //      end-point products and add each line's sign-changing units (sign_split.h);
@@ -59,6 +60,8 @@ struct QueryBlock {
   const float* pre = nullptr;  // q x h: pre(z)
   const float* out = nullptr;  // q x m: f(z), transformed
   const float* lin = nullptr;  // q x o0: W0 relu(pre(z)) (sign split only)
+  const float* cen = nullptr;  // q x d: c(z) / sqrt(d) (LayerNorm split only)
+  const float* sigma = nullptr;  // q: sigma(z) (LayerNorm split only)
 };
 
 // The encoder's representations of `latents` (n x d, checked) against the plan's

@@ -13,6 +13,19 @@ RELGEO_MULTIVERSION void InterpolateRow(const float* p, const float* q, float t,
   for (int64_t i = 0; i < n; ++i) out[i] = p[i] + t * (q[i] - p[i]);
 }
 
+RELGEO_MULTIVERSION void CombineRows(const float* p, const float* q, const float* c, float alpha, float beta,
+                                     float gamma, int64_t n, float* out) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) out[i] = alpha * p[i] + beta * q[i] + gamma * c[i];
+}
+
+RELGEO_MULTIVERSION float Dot(const float* u, const float* v, int64_t n) {
+  float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < n; ++i) s += u[i] * v[i];
+  return s;
+}
+
 RELGEO_MULTIVERSION static float SumSquares(const float* u, int64_t m) {
   float s = 0.0f;
 #pragma omp simd reduction(+ : s)

@@ -14,6 +14,11 @@ enum class ChordKind { kEuclidean, kSphere, kFisher };
 
 // out = p + t (q - p), n floats.
 void InterpolateRow(const float* p, const float* q, float t, int64_t n, float* out);
+// out = alpha p + beta q + gamma c, n floats (the LayerNorm split's interpolation).
+void CombineRows(const float* p, const float* q, const float* c, float alpha, float beta, float gamma, int64_t n,
+                 float* out);
+// <u, v>, n floats.
+float Dot(const float* u, const float* v, int64_t n);
 
 // The per-point transform under which every output distance is a function of the
 // Euclidean chord: identity, y/|y|, sqrt(softmax(y)). `out` may equal `y`.

@@ -70,6 +70,34 @@ std::string ConvDecoderBytes(int64_t d, int64_t c, uint64_t seed) {
   return Save(mod);
 }
 
+// LayerNorm(d) -> Linear(d, h) + Tanh [-> Linear(h, m)], written as relgeo's heads
+// export it (heads.cpp: [self.input_dim], gamma and beta, matmul + add); or with
+// `plain` torch.layer_norm without gamma and beta, F.linear, ReLU and a second layer.
+std::string LayerNormHeadBytes(int64_t d, int64_t h, int64_t m, uint64_t seed, bool plain = false) {
+  torch::jit::Module mod("Head");
+  mod.register_attribute("input_dim", c10::IntType::get(), d);
+  mod.register_parameter("ln_w", 1.0 + T(RandomMatrix(1, d, seed, 0.5f)).reshape({d}), false);
+  mod.register_parameter("ln_b", T(RandomMatrix(1, d, seed + 1, 0.5f)).reshape({d}), false);
+  mod.register_parameter("W1", T(RandomMatrix(h, d, seed + 2, 1.5f / std::sqrt(float(d)))), false);
+  mod.register_parameter("b1", T(RandomMatrix(1, h, seed + 3, 0.3f)).reshape({h}), false);
+  std::string body = "def forward(self, x):\n";
+  if (plain)
+    body += "  h = torch.relu(torch.linear(torch.layer_norm(x, [" + std::to_string(d) +
+            "], None, None, 1e-05, False), self.W1, self.b1))\n";
+  else
+    body += "  h = torch.layer_norm(x, [self.input_dim], self.ln_w, self.ln_b, 1e-05, False)\n"
+            "  h = torch.tanh(torch.matmul(h, self.W1.t()) + self.b1)\n";
+  if (m > 0) {
+    mod.register_parameter("W2", T(RandomMatrix(m, h, seed + 4, 2.0f / std::sqrt(float(h)))), false);
+    mod.register_parameter("b2", T(RandomMatrix(1, m, seed + 5, 0.1f)).reshape({m}), false);
+    body += "  return torch.linear(h, self.W2, self.b2)\n";
+  } else {
+    body += "  return h\n";
+  }
+  mod.define(body);
+  return Save(mod);
+}
+
 struct Encoded {
   Matrix reps;
   bool fast = false;
@@ -140,6 +168,19 @@ TEST(EncoderFastPath, DetectsAffineFirstLayers) {
   EXPECT_FALSE(Encode(LoadMap(LinearMlpBytes(6, 16, 10, 3, " + x.sum(1, keepdim=True)")), A, Z, {}).fast);
   // A nonlinear first op.
   EXPECT_FALSE(Encode(LoadMap(ModuleBytes("  return torch.tanh(x) * 2.0\n", 6)), A, Z, {}).fast);
+  // A LayerNorm before the first layer is split off with it (affine_split.h).
+  EXPECT_NE(Encode(LoadMap(LayerNormHeadBytes(6, 16, 0, 11)), A, Z, {}).plan.find(
+                "affine aten::layer_norm+aten::matmul+add 6->16 + native: tanh"),
+            std::string::npos);
+  EXPECT_NE(Encode(LoadMap(LayerNormHeadBytes(6, 16, 4, 12, true)), A, Z, {}).plan.find(
+                "affine aten::layer_norm+aten::linear 6->16 + native: relu linear 16->4"),
+            std::string::npos);
+  // ... but not one whose gamma is computed, nor one whose output has a second use.
+  EXPECT_FALSE(Encode(LoadMap(ModuleBytes("  return torch.linear(torch.layer_norm(x, [6], torch.ones(6) * 2.0, None, "
+                                          "1e-05, False), torch.ones(3, 6))\n", 6)), A, Z, {}).fast);
+  EXPECT_FALSE(Encode(LoadMap(ModuleBytes("  h = torch.layer_norm(x, [6], None, None, 1e-05, False)\n"
+                                          "  return torch.linear(h, torch.ones(3, 6)) + h.sum(1, keepdim=True)\n", 6)),
+                      A, Z, {}).fast);
 }
 
 // Calls check(name, distance, mode, options) for every map, output distance, path
@@ -193,6 +234,8 @@ TEST(EncoderFastPath, EqualsPlainPathForEveryDistanceAndMode) {
       {"linear-relu-sigmoid", LinearMlpBytes(d, 48, 30, 23)},
       {"matmul-tanh", MlpMapBytes(d, 40, 20, 24)},
       {"conv", ConvDecoderBytes(d, 8, 25)},
+      {"layernorm-matmul-tanh", LayerNormHeadBytes(d, 40, 0, 26)},
+      {"layernorm-linear-relu-linear", LayerNormHeadBytes(d, 40, 9, 27, true)},
   };
   ForEveryDistanceModeAndSteps(maps, {1, 2, 8, 33}, [&](const std::string& name, const auto& map, EncoderOptions o) {
     const OutputDistance dist = map->distance();
