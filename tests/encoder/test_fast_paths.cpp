@@ -12,7 +12,9 @@
 #include <iostream>
 #include <sstream>
 #include <thread>
+#include <vector>
 
+#include "encoder/path_kernels.h"
 #include "encoder/sign_split.h"
 #include "fixtures.h"
 #include "relgeo/autoencoder.h"
@@ -181,6 +183,28 @@ TEST(EncoderFastPath, DetectsAffineFirstLayers) {
   EXPECT_FALSE(Encode(LoadMap(ModuleBytes("  h = torch.layer_norm(x, [6], None, None, 1e-05, False)\n"
                                           "  return torch.linear(h, torch.ones(3, 6)) + h.sum(1, keepdim=True)\n", 6)),
                       A, Z, {}).fast);
+}
+
+// The native plan's vectorised tanh (path_kernels.cpp) against std::tanh, across the
+// polynomial/exponential switch at 0.125, the saturation at 9, tiny and signed inputs,
+// with and without a bias.
+TEST(EncoderFastPath, NativeTanhMatchesStdTanh) {
+  std::vector<float> x;
+  for (float v = -20.0f; v <= 20.0f; v += 0.00137f) x.push_back(v);
+  for (float v : {0.0f, -0.0f, 1e-30f, -1e-20f, 1e-7f, 0.1249999f, 0.125f, 0.1250001f, 8.999f, 9.0f, 50.0f, -88.0f})
+    x.push_back(v);
+  std::vector<float> bias(x.size(), 0.25f), y = x, yb = x;
+  internal::ApplyActs(y.data(), static_cast<int64_t>(y.size()), nullptr, {internal::Act::kTanh});
+  internal::ApplyActs(yb.data(), static_cast<int64_t>(yb.size()), bias.data(), {internal::Act::kTanh});
+  double worst = 0, worst_b = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double want = std::tanh(double(x[i])), want_b = std::tanh(double(x[i]) + 0.25);
+    worst = std::max(worst, std::abs(y[i] - want) / std::max(1e-30, std::abs(want)));
+    worst_b = std::max(worst_b, std::abs(yb[i] - want_b) / std::max(1e-30, std::abs(want_b)));
+    ASSERT_EQ(std::signbit(y[i]), std::signbit(x[i])) << x[i];
+  }
+  EXPECT_LE(worst, 2e-6);
+  EXPECT_LE(worst_b, 2e-6);
 }
 
 // Calls check(name, distance, mode, options) for every map, output distance, path
