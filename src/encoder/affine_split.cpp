@@ -79,6 +79,19 @@ std::optional<std::vector<int64_t>> IntListOf(Value* v) {
   return std::nullopt;
 }
 
+// A constant int list, or a list built from int attributes of the module ([self.dim]).
+std::optional<std::vector<int64_t>> ResolveIntList(Value* v, Value* self, const torch::jit::Module& module) {
+  if (auto l = IntListOf(v)) return l;
+  if (v->node()->kind() != prim::ListConstruct) return std::nullopt;
+  std::vector<int64_t> out;
+  for (Value* e : v->node()->inputs()) {
+    auto iv = ResolveAttr(e, self, module);
+    if (!iv || !iv->isInt()) return std::nullopt;
+    out.push_back(iv->toInt());
+  }
+  return out;
+}
+
 // A reshape's shape: constants, where the first entry may also be x.size(0) (the
 // batch size, returned as -1).
 std::optional<std::vector<int64_t>> ShapeWithBatch(Value* v) {
@@ -169,15 +182,7 @@ std::optional<AffineSplit> DetectAffineSplit(const torch::jit::Module& module) {
     std::optional<double> ln_eps;
     std::optional<std::vector<int64_t>> ln_shape;
     if (first->kind() == aten::layer_norm && first->inputs().size() == 6 && x->uses()[0].offset == 0) {
-      ln_shape = IntListOf(first->input(1));
-      if (!ln_shape && first->input(1)->node()->kind() == prim::ListConstruct) {  // [self.dim]
-        ln_shape.emplace();
-        for (Value* e : first->input(1)->node()->inputs()) {
-          auto iv = ResolveAttr(e, self, module);
-          if (!iv || !iv->isInt()) return std::nullopt;
-          ln_shape->push_back(iv->toInt());
-        }
-      }
+      ln_shape = ResolveIntList(first->input(1), self, module);
       auto eps = torch::jit::toIValue(first->input(4));
       if (!ln_shape || ln_shape->size() != 1 || !eps || !eps->isDouble()) return std::nullopt;
       ln_eps = eps->toDouble();

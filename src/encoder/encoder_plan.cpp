@@ -125,6 +125,13 @@ Result<torch::Tensor> TransformedOutputs(const EncoderPlan& p, const torch::Tens
   return res;
 }
 
+// Behind a LayerNorm: c(x) / sqrt(d) and sigma(x) of end points, as CPU rows.
+void NormalizedEnds(const AffineSplit& s, const torch::Tensor& x, TensorRows* cen, TensorRows* sigma) {
+  const torch::Tensor c = s.Centred(x);
+  *cen = Hold(c.to(torch::kCPU).contiguous());
+  *sigma = Hold(s.Sigma(c).to(torch::kCPU).contiguous());
+}
+
 // ---- planning --------------------------------------------------------------------------
 
 // Behind a LayerNorm: the weighted interpolation of the end points' pre-activations
@@ -239,9 +246,7 @@ void ComputeAnchorEnds(EncoderPlan& p, const torch::Tensor& a) {
   p.anchor_out = Hold(*fa);
   if (p.normalized()) {
     const AffineSplit& s = *p.torch->split;
-    const torch::Tensor cen = s.Centred(a);
-    p.anchor_cen = Hold(cen.to(torch::kCPU).contiguous());
-    p.anchor_sigma = Hold(s.Sigma(cen).to(torch::kCPU).contiguous());
+    NormalizedEnds(s, a, &p.anchor_cen, &p.anchor_sigma);
     p.norm_bias = Hold(s.bias.to(torch::kCPU).contiguous());
     p.ndim = s.in_dim();
     p.norm_eps = static_cast<float>(s.eps);
@@ -303,11 +308,7 @@ QueryEnds EvaluateQueryEnds(const EncoderPlan& p, MatrixView queries) {
     ThrowIfError(lz.status());
     e.lin = Hold(*lz);
   }
-  if (p.normalized()) {
-    const torch::Tensor cen = p.torch->split->Centred(z);
-    e.cen = Hold(cen.to(torch::kCPU).contiguous());
-    e.sigma = Hold(p.torch->split->Sigma(cen).to(torch::kCPU).contiguous());
-  }
+  if (p.normalized()) NormalizedEnds(*p.torch->split, z, &e.cen, &e.sigma);
   return e;
 }
 

@@ -167,31 +167,24 @@ RELGEO_MULTIVERSION void Bias(float* row, int64_t n, const float* bias) {
   for (int64_t i = 0; i < n; ++i) row[i] += bias[i];
 }
 
-void ApplyAct(float* row, int64_t n, Act a) {
+// One activation on a row, with the bias added first (bias may be null), in one pass.
+void BiasAct(float* row, int64_t n, const float* bias, Act a) {
   switch (a) {
-    case Act::kRelu: BiasRelu(row, n, nullptr); return;
-    case Act::kSigmoid: BiasSigmoid(row, n, nullptr); return;
-    case Act::kTanh: BiasTanh(row, n, nullptr); return;
+    case Act::kRelu: BiasRelu(row, n, bias); return;
+    case Act::kSigmoid: BiasSigmoid(row, n, bias); return;
+    case Act::kTanh: BiasTanh(row, n, bias); return;
   }
 }
 
 }  // namespace
 
 void ApplyActs(float* row, int64_t n, const float* bias, const std::vector<Act>& acts) {
-  size_t first = 0;
-  if (!acts.empty() && acts[0] == Act::kRelu) {
-    BiasRelu(row, n, bias);
-    first = 1;
-  } else if (!acts.empty() && acts[0] == Act::kSigmoid) {
-    BiasSigmoid(row, n, bias);
-    first = 1;
-  } else if (!acts.empty() && acts[0] == Act::kTanh) {
-    BiasTanh(row, n, bias);
-    first = 1;
-  } else if (bias) {
-    Bias(row, n, bias);
+  if (acts.empty()) {
+    if (bias) Bias(row, n, bias);
+    return;
   }
-  for (size_t i = first; i < acts.size(); ++i) ApplyAct(row, n, acts[i]);
+  BiasAct(row, n, bias, acts[0]);
+  for (size_t i = 1; i < acts.size(); ++i) BiasAct(row, n, nullptr, acts[i]);
 }
 
 RELGEO_MULTIVERSION void ToBFloat16(const float* x, int64_t n, uint16_t* out) {
