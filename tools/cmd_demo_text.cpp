@@ -20,10 +20,10 @@
 #include <fstream>
 #include <memory>
 #include <optional>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "child_process.h"
 #include "cli_common.h"
 #include "relgeo/alignment.h"
 #include "relgeo/anchors.h"
@@ -56,12 +56,6 @@ void Say(const std::string& s) {
   if (!Globals().quiet) std::fprintf(stderr, "%s\n", s.c_str());
 }
 
-std::string ShellQuote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 // The corpus embeddings of both models, made by the Python script when the cache
 // (its meta.json, written last) is missing.
 nlohmann::json EnsureEmbeddings(const TextArgs& a, const std::string& dir) {
@@ -79,11 +73,11 @@ nlohmann::json EnsureEmbeddings(const TextArgs& a, const std::string& dir) {
     const std::string err = dir + "/embed-error.txt";
     fs::remove(err);
     Say("embedding the corpus with both models (first run only; cached in " + dir + ")");
-    std::ostringstream cmd;
-    cmd << ShellQuote(python) << " " << ShellQuote(script) << " --out " << ShellQuote(dir) << " --limit " << a.sentences
-        << " --seed " << a.split_seed << " --threads " << Globals().threads << " --error-file " << ShellQuote(err)
-        << (Globals().quiet ? " --quiet" : "") << " 1>&2";
-    const int rc = std::system(cmd.str().c_str());
+    std::vector<std::string> argv = {python, script, "--out", dir, "--limit", std::to_string(a.sentences),
+                                     "--seed", std::to_string(a.split_seed), "--threads",
+                                     std::to_string(Globals().threads), "--error-file", err};
+    if (Globals().quiet) argv.push_back("--quiet");
+    const int rc = RunChild(argv);
     if (rc != 0 || !fs::exists(meta)) {
       std::string line;
       std::ifstream in(err);
@@ -158,6 +152,7 @@ struct Score {
   std::string method, label;
   bool available = true;
   double mrr_sym = 0, top1 = 0, stitch_acc = 0, stitch_ab = 0, stitch_ba = 0;
+  double own_acc = 0;  // the same classifiers on their own model's test representations: stitching's ceiling
   double seconds = 0;  // representations (all anchor counts) and stitching, over all draws
 };
 
@@ -171,7 +166,8 @@ Matrix LeftColumns(const Matrix& m, int64_t k) {
 }
 
 // Scores one method for one anchor draw: model B's test representations query model
-// A's (top-1; symmetric MRR as the paper's headline), and stitching in both directions.
+// A's (top-1; symmetric MRR as the paper's headline), and stitching in both directions
+// (with each classifier's accuracy on its own model's test representations beside it).
 void Accumulate(Score& s, const Reps& r, const std::vector<int64_t>& y_train, const std::vector<int64_t>& y_test,
                 const StitchHeadOptions& so, int draws) {
   auto asym = OrDie(RetrievalRanks(r.test_b, r.test_a, Similarity::kCosine, /*symmetric=*/false), s.method);
@@ -179,11 +175,12 @@ void Accumulate(Score& s, const Reps& r, const std::vector<int64_t>& y_train, co
   for (int64_t rank : asym) top1 += rank == 1;
   s.top1 += top1 / static_cast<double>(asym.size()) / draws;
   s.mrr_sym += MrrFromRanks(OrDie(RetrievalRanks(r.test_b, r.test_a, Similarity::kCosine, true), s.method)) / draws;
-  const double ab = OrDie(StitchClassifier(r.train_a, y_train, r.test_b, y_test, Matrix(), so), s.method).stitched_mean;
-  const double ba = OrDie(StitchClassifier(r.train_b, y_train, r.test_a, y_test, Matrix(), so), s.method).stitched_mean;
-  s.stitch_ab += ab / draws;
-  s.stitch_ba += ba / draws;
-  s.stitch_acc += (ab + ba) / 2 / draws;
+  const auto ab = OrDie(StitchClassifier(r.train_a, y_train, r.test_b, y_test, r.test_a, so), s.method);
+  const auto ba = OrDie(StitchClassifier(r.train_b, y_train, r.test_a, y_test, r.test_b, so), s.method);
+  s.stitch_ab += ab.stitched_mean / draws;
+  s.stitch_ba += ba.stitched_mean / draws;
+  s.stitch_acc += (ab.stitched_mean + ba.stitched_mean) / 2 / draws;
+  s.own_acc += (ab.own_mean + ba.own_mean) / 2 / draws;
 }
 
 std::string Fixed(double v, int decimals) {
@@ -345,7 +342,8 @@ void RunText(TextArgs a) {
     nlohmann::json r = {{"method", s.method}};
     if (s.available) {
       r["mrr_sym"] = s.mrr_sym, r["top1"] = s.top1, r["stitch_acc"] = s.stitch_acc;
-      r["stitch_acc_a_to_b"] = s.stitch_ab, r["stitch_acc_b_to_a"] = s.stitch_ba, r["seconds"] = s.seconds;
+      r["stitch_acc_a_to_b"] = s.stitch_ab, r["stitch_acc_b_to_a"] = s.stitch_ba, r["own_acc"] = s.own_acc;
+      r["seconds"] = s.seconds;
     } else {
       r["mrr_sym"] = nullptr, r["top1"] = nullptr, r["stitch_acc"] = nullptr;
       r["note"] = "embedding dimensions differ (" + std::to_string(A.train.cols()) + " vs " +
@@ -369,12 +367,12 @@ void RunText(TextArgs a) {
               static_cast<long long>(A.val.rows()), static_cast<long long>(A.test.rows()), models[0].c_str(),
               static_cast<long long>(A.train.cols()), models[1].c_str(), static_cast<long long>(B.train.cols()),
               static_cast<long long>(k_max), a.steps, a.draws, A.head_test_accuracy, B.head_test_accuracy);
-  std::printf("  %-24s %10s %8s %11s\n", "method", "MRR (sym)", "top-1", "stitch acc");
+  std::printf("  %-24s %10s %8s %11s %9s\n", "method", "MRR (sym)", "top-1", "stitch acc", "own acc");
   for (const Score& s : scores) {
     if (s.available)
-      std::printf("  %-24s %10.4f %8.4f %11.4f\n", s.label.c_str(), s.mrr_sym, s.top1, s.stitch_acc);
+      std::printf("  %-24s %10.4f %8.4f %11.4f %9.4f\n", s.label.c_str(), s.mrr_sym, s.top1, s.stitch_acc, s.own_acc);
     else
-      std::printf("  %-24s %10s %8s %11s  (%lld-d vs %lld-d)\n", s.label.c_str(), "-", "-", "-",
+      std::printf("  %-24s %10s %8s %11s %9s  (%lld-d vs %lld-d)\n", s.label.c_str(), "-", "-", "-", "-",
                   static_cast<long long>(A.train.cols()), static_cast<long long>(B.train.cols()));
   }
   const Score& relgeo = scores[0];

@@ -3,9 +3,12 @@
 // files, bad flags, unknown names, NaN input leaves the database unchanged); and
 // the README's C++ example, which must be the file compiled here.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -13,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include <torch/version.h>
@@ -468,6 +472,55 @@ TEST(Cli, WorkSizingFlagsAreBounded) {
   usage("demo --work " + t + "/demo --steps 0", "--steps");
   usage("demo --work " + t + "/demo --sweep-items 0", "--sweep-items");
   EXPECT_FALSE(fs::exists(t + "/ae"));
+}
+
+// The process is gone or a zombie (a dead child nobody has reaped yet).
+bool ProcessEnded(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t paren = stat.rfind(')');
+  return paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] == 'Z';
+}
+
+// Waits up to `seconds` for pred().
+template <typename Pred>
+bool WaitFor(Pred pred, double seconds) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return true;
+}
+
+// `relgeo demo text` killed while its embedding script runs takes the script with
+// it (the script here records its pid and sleeps; --python /bin/sh runs it).
+TEST(Cli, DemoTextKilledStopsItsEmbeddingChild) {
+  const std::string t = testing::TempDir() + "/cli_demo_text_kill";
+  fs::remove_all(t);
+  fs::create_directories(t);
+  const std::string script = t + "/embed.sh", child_pid_file = t + "/child.pid", tool_pid_file = t + "/tool.pid";
+  {
+    std::ofstream s(script);
+    s << "echo $$ > " << child_pid_file << ".part && mv " << child_pid_file << ".part " << child_pid_file
+      << "\nexec sleep 300\n";
+  }
+  ASSERT_EQ(std::system((std::string(RELGEO_CLI_PATH) + " -q demo text --work " + t + "/work --python /bin/sh --script " +
+                         script + " > /dev/null 2>&1 & echo $! > " + tool_pid_file)
+                            .c_str()),
+            0);
+  ASSERT_TRUE(WaitFor([&] { return fs::exists(tool_pid_file) && fs::file_size(tool_pid_file) > 0; }, 10));
+  const pid_t tool = std::stoi(Slurp(tool_pid_file));
+  if (!WaitFor([&] { return fs::exists(child_pid_file); }, 60)) {
+    ::kill(tool, SIGKILL);
+    FAIL() << "the embedding script did not start";
+  }
+  const pid_t child = std::stoi(Slurp(child_pid_file));
+  ASSERT_FALSE(ProcessEnded(child));
+  ASSERT_EQ(::kill(tool, SIGKILL), 0);
+  const bool ended = WaitFor([&] { return ProcessEnded(child); }, 10);
+  if (!ended) ::kill(child, SIGKILL);
+  EXPECT_TRUE(ended) << "the embedding child outlived relgeo";
 }
 
 }  // namespace
