@@ -38,11 +38,13 @@ for m, r in res.items():
     if m == "raw":  # 384-d and 768-d: not comparable as they are
         assert r["mrr_sym"] is None and r["stitch_acc"] is None and "differ" in r["note"], r
         continue
-    for key in ("mrr_sym", "top1", "stitch_acc"):
+    for key in ("mrr_sym", "top1", "stitch_acc", "own_acc"):
         assert 0.0 <= r[key] <= 1.0, (m, key, r[key])
     # Far above chance: random ranking gives MRR ~ H(n)/n, a random class 1/8.
     assert r["mrr_sym"] > 5 * chance_mrr, (m, r["mrr_sym"], chance_mrr)
     assert r["stitch_acc"] > 2.0 / len(j["classes"]), (m, r["stitch_acc"])
+    # Each stitching classifier on its own model's test representations: also far above chance.
+    assert r["own_acc"] > 2.0 / len(j["classes"]), (m, r["own_acc"])
 for name, acc in j["head_test_accuracy"].items():
     assert 2.0 / len(j["classes"]) < acc <= 1.0, (name, acc)
 sweep = {(s["method"], s["anchors"]) for s in j["sweep"]}
