@@ -8,6 +8,7 @@
 
 #include "heads/nn_util.h"
 #include "encoder/torch_internal.h"
+#include "util/blas_threads.h"
 
 namespace relgeo {
 namespace {
@@ -87,6 +88,7 @@ Result<HeadTrainResult> Train(MatrixView latents, const std::vector<int64_t>& la
   r.num_classes = classes;
   Status st = GuardTorch("head training", [&] {
     torch::AutoGradMode grad_on(true);
+    internal::ScopedSerialTorchOps serial_ops;  // the GEMMs keep the BLAS's threads
     std::mt19937_64 rng(o.seed);
     const int64_t n = latents.rows(), d = latents.cols();
     torch::Tensor x = nn::Tensor(latents), y = nn::Labels(labels);

@@ -5,6 +5,7 @@
 #include "heads/nn_util.h"
 #include "relgeo/stitching.h"
 #include "encoder/torch_internal.h"
+#include "util/blas_threads.h"
 
 namespace relgeo {
 namespace {
@@ -70,6 +71,7 @@ Result<StitchClassifyResult> StitchClassifier(MatrixView train_a, const std::vec
   StitchClassifyResult r;
   Status st = GuardTorch("stitching head", [&] {
     torch::AutoGradMode grad_on(true);
+    internal::ScopedSerialTorchOps serial_ops;  // the GEMMs keep the BLAS's threads
     torch::Tensor x = nn::Tensor(train_a), y = nn::Labels(train_labels);
     torch::Tensor xb_test = nn::Tensor(test_b), y_test = nn::Labels(test_labels);
     torch::Tensor xa_test = own ? nn::Tensor(test_a) : torch::Tensor();

@@ -1,5 +1,6 @@
-// Internal: OpenBLAS's own pthread pool, set apart from ConfigureThreads for one
-// scope. Where LibTorch already parallelises small operations with OpenMP (training
+// Internal: thread counts set apart from ConfigureThreads for one scope.
+//
+// OpenBLAS's own pthread pool. Where LibTorch already parallelises small operations with OpenMP (training
 // the autoencoders: convolutions lowered to many small GEMMs), OpenBLAS's threads
 // and OpenMP's spinning workers fight over the cores; one BLAS thread there trains
 // the conv autoencoder 3x faster (5 -> 15 batches/s on 2 cores, docs/design.md §6.1).
@@ -20,6 +21,29 @@ class ScopedBlasThreads {
   }
   ScopedBlasThreads(const ScopedBlasThreads&) = delete;
   ScopedBlasThreads& operator=(const ScopedBlasThreads&) = delete;
+
+ private:
+  int saved_;
+};
+
+// The opposite split, for training loops whose time is in a few large GEMMs and whose
+// other operations are small (the metric heads: 64 x 500 x P products per step; the
+// stitching classifiers): where LibTorch's GEMMs run in a BLAS with its own pool
+// (OpenBLAS), LibTorch's own operations run on the calling thread and OpenBLAS keeps
+// the threads ConfigureThreads gave it. With OpenMP's workers spinning between the
+// small operations while OpenBLAS's threads run the GEMMs, a DIET head trained
+// 2.2-2.6x slower on 2 cores (docs/design.md §6.1). Nothing changes where LibTorch's
+// own MKL serves the GEMMs (one OpenMP pool) or with one thread.
+// Whether LibTorch's GEMMs (its calls to sgemm_) bind to a BLAS outside LibTorch.
+bool TorchGemmsOutsideTorch();
+
+class ScopedSerialTorchOps {
+ public:
+  ScopedSerialTorchOps();
+  explicit ScopedSerialTorchOps(bool serial);  // serial: whether to act (tests pass it)
+  ~ScopedSerialTorchOps();
+  ScopedSerialTorchOps(const ScopedSerialTorchOps&) = delete;
+  ScopedSerialTorchOps& operator=(const ScopedSerialTorchOps&) = delete;
 
  private:
   int saved_;

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <thread>
 
 namespace relgeo {
@@ -40,6 +41,33 @@ int BlasThreads() {
 void SetBlasThreads(int n) {
   using SetFn = void (*)(int);
   if (auto fn = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) fn(n);
+}
+
+// In relgeo's executables the system BLAS (FAISS's OpenBLAS) is loaded before LibTorch
+// and LibTorch's sgemm_ binds there; Debian's LibTorch links OpenBLAS itself. Where
+// LibTorch's own MKL serves them, the GEMMs share OpenMP's pool and nothing fights.
+bool TorchGemmsOutsideTorch() {
+  void* f = dlsym(RTLD_DEFAULT, "sgemm_");
+  Dl_info info;
+  if (f == nullptr || dladdr(f, &info) == 0 || info.dli_fname == nullptr) return false;
+  return std::strstr(info.dli_fname, "libtorch") == nullptr;
+}
+
+ScopedSerialTorchOps::ScopedSerialTorchOps() : ScopedSerialTorchOps([] {
+  static const bool outside = TorchGemmsOutsideTorch();
+  return outside;
+}()) {}
+
+ScopedSerialTorchOps::ScopedSerialTorchOps(bool serial) : saved_(at::get_num_threads()) {
+  if (saved_ <= 1 || !serial) {
+    saved_ = 0;
+    return;
+  }
+  at::set_num_threads(1);  // this thread's OpenMP regions; OpenBLAS keeps its pool
+}
+
+ScopedSerialTorchOps::~ScopedSerialTorchOps() {
+  if (saved_ > 1) at::set_num_threads(saved_);
 }
 }  // namespace internal
 
