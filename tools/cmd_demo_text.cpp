@@ -125,11 +125,13 @@ void TrainHeads(Side& s, const std::vector<int64_t>& y_train, const std::vector<
   // DIET points: the val texts (where the paper takes them, so the anchors are among
   // them), then the training texts; more points make a better head (the paper's
   // Fig. 16; docs/text.md measures both choices).
-  std::vector<float> pts(s.val.data(), s.val.data() + s.val.size());
-  pts.insert(pts.end(), s.train.data(), s.train.data() + s.train.size());
-  const Matrix points(s.val.rows() + s.train.rows(), s.train.cols(), std::move(pts));
-  const int64_t p = a.diet_points == 0 ? points.rows() : std::min(a.diet_points, points.rows());
-  HeadTrainResult diet = OrDie(TrainDietHead(points.view().RowSlice(0, p), o), "DIET head");
+  const int64_t all = s.val.rows() + s.train.rows();
+  const int64_t p = a.diet_points == 0 ? all : std::min(a.diet_points, all);
+  const int64_t from_val = std::min(p, s.val.rows());
+  Matrix points(p, s.train.cols());
+  std::copy(s.val.data(), s.val.data() + from_val * s.val.cols(), points.data());
+  std::copy(s.train.data(), s.train.data() + (p - from_val) * s.train.cols(), points.row(from_val));
+  HeadTrainResult diet = OrDie(TrainDietHead(points, o), "DIET head");
   bar->Finish();
   o.epochs = 10;  // the paper's classifier epochs
   bar = std::make_unique<Progress>("classifier head " + s.name, o.epochs, "epochs");

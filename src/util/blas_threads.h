@@ -34,12 +34,9 @@ class ScopedBlasThreads {
 // small operations while OpenBLAS's threads run the GEMMs, a DIET head trained
 // 2.2-2.6x slower on 2 cores (docs/design.md §6.1). Nothing changes where LibTorch's
 // own MKL serves the GEMMs (one OpenMP pool) or with one thread.
-// Whether LibTorch's GEMMs (its calls to sgemm_) bind to a BLAS outside LibTorch.
-bool TorchGemmsOutsideTorch();
-
 class ScopedSerialTorchOps {
  public:
-  ScopedSerialTorchOps();
+  ScopedSerialTorchOps();                      // acts where TorchGemmsOutsideTorch()
   explicit ScopedSerialTorchOps(bool serial);  // serial: whether to act (tests pass it)
   ~ScopedSerialTorchOps();
   ScopedSerialTorchOps(const ScopedSerialTorchOps&) = delete;
@@ -48,5 +45,9 @@ class ScopedSerialTorchOps {
  private:
   int saved_;
 };
+
+// Whether LibTorch's GEMMs (its calls to sgemm_) bind to a BLAS outside LibTorch;
+// looked up once per process.
+bool TorchGemmsOutsideTorch();
 
 }  // namespace relgeo::internal

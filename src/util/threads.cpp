@@ -47,16 +47,16 @@ void SetBlasThreads(int n) {
 // and LibTorch's sgemm_ binds there; Debian's LibTorch links OpenBLAS itself. Where
 // LibTorch's own MKL serves them, the GEMMs share OpenMP's pool and nothing fights.
 bool TorchGemmsOutsideTorch() {
-  void* f = dlsym(RTLD_DEFAULT, "sgemm_");
-  Dl_info info;
-  if (f == nullptr || dladdr(f, &info) == 0 || info.dli_fname == nullptr) return false;
-  return std::strstr(info.dli_fname, "libtorch") == nullptr;
+  static const bool outside = [] {
+    void* f = dlsym(RTLD_DEFAULT, "sgemm_");
+    Dl_info info;
+    if (f == nullptr || dladdr(f, &info) == 0 || info.dli_fname == nullptr) return false;
+    return std::strstr(info.dli_fname, "libtorch") == nullptr;
+  }();
+  return outside;
 }
 
-ScopedSerialTorchOps::ScopedSerialTorchOps() : ScopedSerialTorchOps([] {
-  static const bool outside = TorchGemmsOutsideTorch();
-  return outside;
-}()) {}
+ScopedSerialTorchOps::ScopedSerialTorchOps() : ScopedSerialTorchOps(TorchGemmsOutsideTorch()) {}
 
 ScopedSerialTorchOps::ScopedSerialTorchOps(bool serial) : saved_(at::get_num_threads()) {
   if (saved_ <= 1 || !serial) {
