@@ -205,6 +205,26 @@ void ChooseSignSplit(EncoderPlan& p) {
   }
 }
 
+// The active-interval product for every linear layer whose input went through a relu
+// (§4.6), on CPUs with its kernel and in float32.
+void ChooseIntervalLayers(EncoderPlan& p) {
+  const MlpPlan* P = p.native();
+  if (!P || P->bf16) return;
+  p.interval_gemm = IntervalGemmFor(GemmIsa::kBest);
+  if (!p.interval_gemm) return;
+  p.interval_layer.assign(P->layers.size(), false);
+  bool any = false;
+  for (size_t l = 1; l < P->layers.size(); ++l) {
+    const std::vector<Act>& before = P->layers[l - 1].acts;
+    p.interval_layer[l] = P->layers[l].kind == MlpPlan::Layer::kLinear && !before.empty() && before.back() == Act::kRelu;
+    any = any || p.interval_layer[l];
+  }
+  if (!any) {
+    p.interval_gemm = nullptr;
+    p.interval_layer.clear();
+  }
+}
+
 // Chooses the batch sizes from the memory budget (docs/design.md §4.8):
 //   per path point in a batch: its interpolated row (hdim), the map's output (m),
 //   the map's own activations estimated as hdim + 4m, and the line's carried last
@@ -218,9 +238,12 @@ void ChooseSizes(EncoderPlan& p, const EncoderOptions& options) {
   int64_t row_bytes = 4 * (2 * hdim + 6 * mdim);
   // The native plan's own buffers per row: its input, two layer outputs, the conv
   // workspace, the carried point.
-  // The sign split adds the per-line unit indices (at most hdim int32 per line).
+  // The sign split adds the per-line unit indices (at most hdim int32 per line), the
+  // active-interval product a block's sorted units (at most a layer's width per row).
   const int64_t native_row_bytes =
-      native ? 4 * (hdim + 2 * native->max_width + native->max_scratch + mdim + (p.split_on() ? hdim : 0)) : 0;
+      native ? 4 * (hdim + 2 * native->max_width + native->max_scratch + mdim + (p.split_on() ? hdim : 0) +
+                    (p.interval_gemm ? native->max_width : 0))
+             : 0;
   row_bytes = std::max(row_bytes, native_row_bytes);
   p.lanes = native ? std::max(1, at::get_num_threads()) : 1;
   const int64_t auto_rows = native ? std::clamp<int64_t>(kNativeLaneBytes / native_row_bytes, 16, kDefaultRowsNativeMax)
@@ -270,6 +293,7 @@ Result<std::unique_ptr<const EncoderPlan>> PlanEncoder(std::shared_ptr<const Met
     if (options.allow_affine_fast_path) DetectFastPaths(*p, a, options);
     p->hdim = p->affine() ? p->torch->split->hidden_dim() : a.size(1);
     if (options.allow_relu_sign_split && SignSplitApplies(*p)) ChooseSignSplit(*p);
+    if (options.allow_relu_sign_split && options.steps > 2) ChooseIntervalLayers(*p);
     ChooseSizes(*p, options);
     // Too few steps per block for the split to pay (kSignSplitMinSteps): the dense product.
     if (p->split_on() && std::min<int64_t>(options.steps - 1, p->rows) < kSignSplitMinSteps) {
@@ -292,7 +316,7 @@ std::string DescribePlan(const EncoderPlan& p) {
          (t.native->plan.bf16 ? ", bf16 GEMM" : "") +
          (p.sign_split ? std::string(", relu sign split ") + TentGemmName(p.sign_split) : "") +
          (p.conv_split ? (p.conv_gather ? ", relu sign split conv avx512" : ", relu sign split conv portable") : "") +
-         ")";
+         (p.interval_gemm ? std::string(", active intervals ") + IntervalGemmName(p.interval_gemm) : "") + ")";
 }
 
 QueryEnds EvaluateQueryEnds(const EncoderPlan& p, MatrixView queries) {

@@ -14,7 +14,9 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "encoder/active_intervals.h"
 #include "encoder/path_kernels.h"
 #include "encoder/sign_split.h"
 #include "relgeo/matrix.h"
@@ -34,11 +36,15 @@ constexpr int64_t kDefaultRowsTorchScript = 2048;
 // Output columns per pass of the sign split's tent kernel: W^T's panel (h x 192
 // floats, 384 KiB for h = 512) stays in a core's L2 while every line of a batch uses it.
 constexpr int64_t kSignSplitPanel = 192;
+static_assert(kSignSplitPanel % kIntervalChunk == 0, "the active-interval kernel's panels start on a chunk");
 // The sign split pays per line (unit indices, end-point interpolation) and its GEMM
 // reuses each loaded row of W^T across the line's steps in a block: with one step per
 // block (N = 2) the dense product is faster (measured 1.3x); from 2 steps on (N = 3:
 // 1.12x, N = 4: 1.36x, N = 8: 1.76x) the split is.
 constexpr int64_t kSignSplitMinSteps = 2;
+// The active-interval product pays while the intervals cover at most this fraction of
+// a batch's (unit, row) products; above it the dense GEMM is faster.
+constexpr double kIntervalMaxDensity = 0.75;
 
 // Row-major float rows that a LibTorch tensor owns, handed out without a copy: an
 // aliasing shared_ptr that keeps the tensor alive and points at its data.
@@ -66,6 +72,11 @@ struct EncoderPlan {
   std::optional<ScatterConvT> conv_split;
   GatheredConvTFn conv_gather = nullptr;
   bool split_on() const { return sign_split != nullptr || conv_split.has_value(); }
+  // The active-interval product (active_intervals.h) for the native plan's linear
+  // layers behind a relu: interval_layer[l] for layer l, and the kernel.
+  IntervalGemmFn interval_gemm = nullptr;
+  std::vector<bool> interval_layer;
+  bool interval_on(size_t l) const { return interval_gemm && l < interval_layer.size() && interval_layer[l]; }
 
   // Batch sizes (ChooseSizes, docs/design.md §4.8).
   int lanes = 1;            // concurrent batches (native path)

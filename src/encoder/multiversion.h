@@ -7,3 +7,17 @@
 #else
 #define RELGEO_MULTIVERSION
 #endif
+
+namespace relgeo::internal {
+
+// Whether this CPU runs the hand-written AVX-512 kernels (target("avx512f") code).
+inline bool CpuHasAvx512() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool yes = __builtin_cpu_supports("avx512f");
+  return yes;
+#else
+  return false;
+#endif
+}
+
+}  // namespace relgeo::internal

@@ -14,15 +14,6 @@ namespace relgeo::internal {
 
 namespace {
 
-bool HasAvx512() {
-#ifdef RELGEO_HAVE_AVX512_KERNEL
-  static const bool yes = __builtin_cpu_supports("avx512f");
-  return yes;
-#else
-  return false;
-#endif
-}
-
 // The changing units' indices and end points, compact (z, a: h floats each).
 // Branch-free: the signs are data, and a mispredicted branch per unit costs more than
 // the arithmetic.
@@ -67,7 +58,7 @@ __attribute__((target("avx512f"))) int64_t CompactSignChangesAvx512(const float*
 int64_t CompactSignChangesFor(GemmIsa isa, const float* pz, const float* pa, int64_t h, int32_t* idx, float* z,
                               float* a) {
 #ifdef RELGEO_HAVE_AVX512_KERNEL
-  if (HasAvx512() && isa != GemmIsa::kPortable) return CompactSignChangesAvx512(pz, pa, h, idx, z, a);
+  if (CpuHasAvx512() && isa != GemmIsa::kPortable) return CompactSignChangesAvx512(pz, pa, h, idx, z, a);
 #else
   (void)isa;
 #endif
@@ -385,14 +376,14 @@ RELGEO_MULTIVERSION void AddPixelMajorToChannelMajor(const ScatterConvT& t, cons
 
 GatheredConvTFn GatheredConvTFor(const ScatterConvT& t) {
 #ifdef RELGEO_HAVE_AVX512_KERNEL
-  if (HasAvx512() && t.cout % 16 == 0) return &GatheredConvTAvx512;
+  if (CpuHasAvx512() && t.cout % 16 == 0) return &GatheredConvTAvx512;
 #endif
   return nullptr;
 }
 
 TentGemmFn TentGemmFor(GemmIsa isa) {
 #ifdef RELGEO_HAVE_AVX512_KERNEL
-  const bool avx512 = HasAvx512();
+  const bool avx512 = CpuHasAvx512();
   if (isa == GemmIsa::kAvx512) return avx512 ? &TentGemmAvx512 : nullptr;
   if (isa == GemmIsa::kBest && avx512) return &TentGemmAvx512;
 #else

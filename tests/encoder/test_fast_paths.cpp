@@ -463,15 +463,17 @@ TEST(SignSplit, TentKernelsMatchTheCorrectionsProduct) {
 }
 
 // relu -> linear -> relu -> linear -> sigmoid after the affine first layer: the split
-// takes the first linear layer, the rest runs dense after it.
-std::string DeepMlpBytes(int64_t d, int64_t h, int64_t h2, int64_t m, uint64_t seed, float bias1) {
+// takes the first linear layer, the active-interval product the second where the
+// second relu leaves it sparse enough (bias2 < 0 makes it so), else the dense GEMM.
+std::string DeepMlpBytes(int64_t d, int64_t h, int64_t h2, int64_t m, uint64_t seed, float bias1,
+                         float bias2 = 0.0f) {
   torch::jit::Module mod("DeepMlp");
   mod.register_parameter("W1", T(RandomMatrix(h, d, seed, 1.0f / std::sqrt(float(d)))), false);
   mod.register_parameter("b1", torch::full({h}, bias1), false);
   // (scaled down by a large bias1 so that the next layer's inputs stay O(1))
   mod.register_parameter("W2", T(RandomMatrix(h2, h, seed + 1, 1.0f / std::sqrt(float(h)) / std::max(1.0f, bias1))),
                          false);
-  mod.register_parameter("b2", T(RandomMatrix(1, h2, seed + 2, 0.1f)).reshape({h2}), false);
+  mod.register_parameter("b2", bias2 + T(RandomMatrix(1, h2, seed + 2, 0.1f)).reshape({h2}), false);
   mod.register_parameter("W3", T(RandomMatrix(m, h2, seed + 3, 1.0f / std::sqrt(float(h2)))), false);
   mod.register_parameter("b3", T(RandomMatrix(1, m, seed + 4, 0.1f)).reshape({m}), false);
   mod.define(
@@ -491,6 +493,10 @@ TEST(SignSplit, EqualsTheDenseProductForEveryShapeDistanceAndMode) {
       {"one linear after relu", LinearMlpBytes(d, 70, 33, 103)},
       {"two linear after relu", DeepMlpBytes(d, 64, 40, 25, 104, 0.0f)},
       {"no unit changes sign", DeepMlpBytes(d, 64, 40, 25, 105, 8.0f)},  // |W1 z| ~ N(0, 1) << 8
+      // Most of the second relu's units 0: the active-interval product (25 and 100
+      // outputs: a masked last vector, and two 48-column blocks before it).
+      {"sparse second relu", DeepMlpBytes(d, 64, 40, 25, 109, 0.0f, -0.6f)},
+      {"sparse second relu, 100 out", DeepMlpBytes(d, 64, 40, 100, 110, 0.0f, -0.6f)},
       // Transposed convolutions after relu: 4 output channels (portable kernel), 16 and
       // 32 (the AVX-512 kernel's one- and two-vector blocks, where the CPU has it).
       {"conv cout 4", ConvDecoderBytes(d, 8, 106)},
@@ -510,7 +516,11 @@ TEST(SignSplit, EqualsTheDenseProductForEveryShapeDistanceAndMode) {
     if (N >= 3 && name == "conv cout 4") EXPECT_NE(split.plan.find("conv portable"), std::string::npos);
     if (N >= 3 && name == "conv cout 32" && __builtin_cpu_supports("avx512f"))
       EXPECT_NE(split.plan.find("conv avx512"), std::string::npos) << split.plan;
+    const bool intervals = N >= 3 && name.rfind("conv", 0) != 0 && name != "one linear after relu" &&
+                           __builtin_cpu_supports("avx512f");
+    EXPECT_EQ(split.plan.find("active intervals avx512") != std::string::npos, intervals) << name << " " << split.plan;
     EXPECT_EQ(dense.plan.find("sign split"), std::string::npos) << dense.plan;
+    EXPECT_EQ(dense.plan.find("active intervals"), std::string::npos) << dense.plan;
     EXPECT_NE(dense.plan.find("native"), std::string::npos) << dense.plan;
     EXPECT_LE(MaxScaledDiff(split.reps, dense.reps), 1e-5) << name << " " << OutputDistanceName(dist) << " N=" << N;
     // Against the plain forward, the large-bias map loses digits in any order of
