@@ -52,7 +52,10 @@
 //               interpolation of its end-point products: for a linear layer h -> m in
 //               the tent form (two multiply-adds per unit per line, over N - 1 points)
 //               - 2hm + 4shm/(N-1) + 6m (mlp: h 512, m 784), for the conv map
-//               - 1,806,336 (1 - s) + 2*6,272. Plain rows execute the map FLOPs.
+//               - 1,806,336 (1 - s) + 2*6,272; a linear layer in -> out behind a later
+//               relu (real: 512 -> 784) runs the active-interval product over the
+//               measured fraction c of its products: - 2 in out (1 - c).
+//               Plain rows execute the map FLOPs.
 // GFLOP/s_map = evaluations x map FLOPs / s (the useful work of the straight-line
 // proxy); GFLOP/s_exec = evaluations x executed FLOPs / s. The GEMM peak is the better
 // of torch::mm_out of (2048 x 512) x (512 x 784) float32 (OpenBLAS) and the same GEMM as
@@ -78,6 +81,7 @@
 
 #include <ATen/Parallel.h>
 
+#include "encoder_flops.h"
 #include "gemm_peak.h"
 #include "relgeo/npy.h"
 #include "relgeo/plot.h"
@@ -90,6 +94,8 @@ using Clock = std::chrono::steady_clock;
 using relgeo::Matrix;
 using relgeo::bench::GemmGflops;
 using relgeo::bench::GemmGflopsLanes;
+using relgeo::bench::IntervalCoverage;
+using relgeo::bench::SignChangeFraction;
 using relgeo::bench::Peak;
 
 struct Flags {
@@ -166,6 +172,9 @@ struct MapSpec {
   // per line two multiply-adds per changing unit and column, shared by its N - 1
   // points, so its executed FLOPs depend on N (TentSplitFlops); 0 for the conv map.
   double tent_h = 0, tent_m = 0;
+  // A linear layer in -> out behind a later relu runs the active-interval product over
+  // the measured fraction of its (unit, point) products (design.md §4.5); 0: none.
+  double interval_in = 0, interval_out = 0, interval_coverage = 0;
   int64_t queries = 0, py_queries = 0;
   std::shared_ptr<relgeo::MetricMap> map;
   Matrix anchors, latents;
@@ -179,26 +188,12 @@ std::map<std::string, MapSpec> g_maps;
 double TentSplitFlops(const MapSpec& s, int steps) {
   const double points = std::max(1, steps - 1);
   return s.flops_exec_fast - 2.0 * s.tent_h * s.tent_m + 4.0 * s.sign_change * s.tent_h * s.tent_m / points +
-         6.0 * s.tent_m;
+         6.0 * s.tent_m - 2.0 * s.interval_in * s.interval_out * (1 - s.interval_coverage);
 }
 
 Matrix RandomLatents(int64_t n, int64_t d, uint64_t seed) {
   torch::Tensor t = Randn({n, d}, 1.0, seed).contiguous();
   return Matrix(n, d, std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + n * d));
-}
-
-// Mean fraction of first-hidden-layer units whose pre-activation W1 x + b1 has opposite
-// signs at a query and an anchor, over all pairs (`w`, `b`: the module's parameters).
-double SignChangeFraction(const std::string& path, const std::string& w, const std::string& b, const Matrix& Z,
-                          const Matrix& A) {
-  c10::InferenceMode guard;
-  torch::jit::Module mod = torch::jit::load(path);
-  torch::Tensor W = mod.attr(w).toTensor(), B = mod.attr(b).toTensor();
-  auto pre = [&](const Matrix& x) {
-    return torch::addmm(B, torch::from_blob(const_cast<float*>(x.data()), {x.rows(), x.cols()}), W.t()) > 0;
-  };
-  torch::Tensor pz = pre(Z), pa = pre(A);
-  return (pz.unsqueeze(1) != pa.unsqueeze(0)).to(torch::kFloat64).mean().item<double>();
 }
 
 void AddMap(const std::string& name, const std::string& path, double fm, double fe, int64_t queries,
@@ -637,6 +632,10 @@ void PrintSummary() {
     if (spec.sign_change > 0)
       std::printf("%s: %.1f%% of the first hidden layer's units change sign between query and anchor\n", name.c_str(),
                   100.0 * spec.sign_change);
+  for (const auto& [name, spec] : g_maps)
+    if (spec.interval_coverage > 0)
+      std::printf("%s: the active intervals cover %.1f%% of the second hidden layer's (unit, point) products\n",
+                  name.c_str(), 100.0 * spec.interval_coverage);
   for (const auto& [m, spec] : g_maps) {
     ratio(m + " relgeo fast", m + " relgeo fast, dense product");
     ratio(m + " relgeo fast, dense product", m + " PyTorch batched reference");
@@ -738,6 +737,9 @@ int main(int argc, char** argv) {
     MapSpec& s = g_maps["real"];
     s.sign_change = SignChangeFraction(s.path, "l1_w", "l1_b", s.latents, s.anchors);
     s.tent_h = 256, s.tent_m = 512;
+    s.interval_in = 512, s.interval_out = 784;
+    s.interval_coverage =
+        IntervalCoverage(s.path, "l1_w", "l1_b", "l2_w", "l2_b", s.latents, s.anchors, g_flags.steps, 64);
     maps.push_back("real");
   }
   const int N = g_flags.steps;

@@ -1,5 +1,5 @@
 // Internal to the encoder: a linear layer behind a relu, evaluated on the path points
-// of lines (docs/design.md §4.6). No LibTorch here.
+// of lines (docs/design.md §4.5). No LibTorch here.
 //
 // Behind a relu most of a layer's inputs are 0 at a given path point (60% of the
 // trained MLP decoder's second hidden layer), and along a line a unit is active on an

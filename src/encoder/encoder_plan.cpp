@@ -206,7 +206,7 @@ void ChooseSignSplit(EncoderPlan& p) {
 }
 
 // The active-interval product for every linear layer whose input went through a relu
-// (§4.6), on CPUs with its kernel and in float32.
+// (§4.5), on CPUs with its kernel and in float32.
 void ChooseIntervalLayers(EncoderPlan& p) {
   const MlpPlan* P = p.native();
   if (!P || P->bf16) return;
