@@ -106,8 +106,8 @@ void RegisterEncode(CLI::App& app) {
                 "fp32 | bf16 (bfloat16 GEMM inputs on the native path; docs/performance.md says what it changes)")
       ->capture_default_str();
   c->add_flag("--plain", a->plain, "Run the whole map on every path point (no affine split, native plan or sign split)");
-  c->add_flag("--no-sign-split", a->no_sign_split, "Dense product on every path point instead of the relu sign split");
-  c->add_flag("--show-plan", a->show_plan, "Print how the map is evaluated (affine split, native plan, sign split)");
+  c->add_flag("--no-sign-split", a->no_sign_split, "Dense products on every path point instead of the relu sign split and the active-interval product");
+  c->add_flag("--show-plan", a->show_plan, "Print how the map is evaluated (affine split, native plan, sign split, active intervals)");
   c->callback([a, latent_dim] { RunEncode(*a, latent_dim->count() > 0); });
 }
 

@@ -60,8 +60,10 @@ struct EncoderOptions {
   // a hidden unit whose pre-activation has the same sign at z and at a is linear (or
   // zero) along the whole line, so W's product is interpolated between the two end
   // points' products (computed once per query and per anchor) and only the units that
-  // change sign go through W, per line (about half the units on random data).
-  // Mathematically identical; float32 only. false = the dense product on every point.
+  // change sign go through W, per line (about half the units on random data). Linear
+  // layers behind a later relu multiply only the inputs that are nonzero on some step
+  // of a line (the active-interval product, docs/design.md §4.5; AVX-512 CPUs).
+  // Mathematically identical; float32 only. false = dense products on every point.
   bool allow_relu_sign_split = true;
   // See EncoderPrecision; docs/performance.md reports what bfloat16 changes.
   EncoderPrecision precision = EncoderPrecision::kFloat32;

@@ -58,7 +58,7 @@ DenseNativeProducer::DenseNativeProducer(const EncoderPlan& plan, const WalkShap
   b2_.resize(b1_.size());
   b3_.resize(rows * P_.max_scratch);
   half_.resize(P_.bf16 ? rows * std::max(P_.max_width, P_.max_scratch) : 0);
-  if (plan.interval_gemm) {
+  if (plan.interval_gemm && w.step_block >= 2) {  // (one step per block: the dense GEMM)
     const int64_t blocks = w.pair_group * ((w.step_block + kIntervalBlockRows - 1) / kIntervalBlockRows);
     interval_idx_.resize(static_cast<size_t>(blocks * (P_.max_width + kIntervalIdxPad)));
     interval_starts_.resize(static_cast<size_t>(blocks * kIntervalStarts));
