@@ -524,8 +524,11 @@ TEST(SignSplit, EqualsTheDenseProductForEveryShapeDistanceAndMode) {
     EXPECT_NE(dense.plan.find("native"), std::string::npos) << dense.plan;
     EXPECT_LE(MaxScaledDiff(split.reps, dense.reps), 1e-5) << name << " " << OutputDistanceName(dist) << " N=" << N;
     // Against the plain forward, the large-bias map loses digits in any order of
-    // operations (pre-activations ~8 differing by ~1), so it gets more slack.
-    const double tol = name == "no unit changes sign" ? 3e-4 : 1e-5;
+    // operations (pre-activations ~8 differing by ~1), so it gets more slack; so do the
+    // sparse maps a little (few active units: outputs near sigmoid(b3), so the chords
+    // are small differences of close values; 1.1-1.2e-5 under Fisher on Debian's
+    // LibTorch in a Debug build, whether or not the split runs).
+    const double tol = name == "no unit changes sign" ? 3e-4 : name.rfind("sparse", 0) == 0 ? 3e-5 : 1e-5;
     EXPECT_LE(MaxScaledDiff(split.reps, plain.reps), tol) << name << " " << OutputDistanceName(dist) << " N=" << N;
     for (int64_t i = 0; i < 2; ++i) EXPECT_NEAR(split.reps(i, i), 0.0, 1e-5) << name;
   });
