@@ -1,6 +1,7 @@
 #include "encoder/active_intervals.h"
 
 #include <algorithm>
+#include <cassert>
 
 #include "encoder/multiversion.h"
 
@@ -206,6 +207,7 @@ void IntervalGemmAvx512(const float* X, int64_t ldx, int rows, const int32_t* id
 
 int64_t SortByActiveInterval(const float* X, int64_t ldx, int rows, int64_t in, int32_t* idx, int32_t* starts,
                              uint8_t* masks, GemmIsa isa) {
+  assert(rows >= 1 && rows <= kIntervalBlockRows);  // a row's bit in a uint8_t mask
 #ifdef RELGEO_HAVE_AVX512_KERNEL
   if (isa != GemmIsa::kPortable && CpuHasAvx512())
     RowMasksAvx512(X, ldx, rows, in, masks);

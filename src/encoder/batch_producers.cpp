@@ -3,10 +3,13 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 namespace relgeo::internal {
 namespace {
+
+std::atomic<uint64_t> g_interval_batches{0};
 
 // The interpolated rows of rows [r0, r1) of a batch: pre(z) + t_j (pre(a) - pre(z)), or
 // behind a LayerNorm alpha pre(z) + beta pre(a) + (1 - alpha - beta) b' with
@@ -109,6 +112,7 @@ bool DenseNativeProducer::IntervalProduct(size_t l, const float* x, const Batch&
                                  interval_starts_.data() + k * kIntervalStarts, interval_masks_.data(), GemmIsa::kBest);
   }
   if (work > kIntervalMaxDensity * static_cast<double>(b.rows() * in)) return false;
+  g_interval_batches.fetch_add(1, std::memory_order_relaxed);
   for (int64_t c0 = 0; c0 < out; c0 += kSignSplitPanel) {
     const int64_t c1 = std::min(out, c0 + kSignSplitPanel);
     for (int64_t k = 0; k < blocks; ++k) {
@@ -208,6 +212,8 @@ Result<float*> SignSplitProducer::Produce(const QueryBlock& qb, const Batch& b) 
   if (!y) return Status::Internal("dnnl_sgemm failed");
   return y;
 }
+
+uint64_t IntervalProductBatches() { return g_interval_batches.load(std::memory_order_relaxed); }
 
 // ---- TorchScript -----------------------------------------------------------------------
 

@@ -78,6 +78,10 @@ class SignSplitProducer {
   std::vector<int32_t> conv_scratch_;
 };
 
+// How many batches took the active-interval product, over every encoder and thread
+// (tests check it runs where the plan says so).
+uint64_t IntervalProductBatches();
+
 class TorchScriptProducer {
  public:
   static constexpr bool kParallelAccumulate = true;

@@ -6,6 +6,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -215,8 +216,11 @@ void ChooseIntervalLayers(EncoderPlan& p) {
   p.interval_layer.assign(P->layers.size(), false);
   bool any = false;
   for (size_t l = 1; l < P->layers.size(); ++l) {
+    const MlpPlan::Layer& L = P->layers[l];
     const std::vector<Act>& before = P->layers[l - 1].acts;
-    p.interval_layer[l] = P->layers[l].kind == MlpPlan::Layer::kLinear && !before.empty() && before.back() == Act::kRelu;
+    // Skipping a zero input is exact only for finite weights (0 x Inf is NaN).
+    p.interval_layer[l] = L.kind == MlpPlan::Layer::kLinear && !before.empty() && before.back() == Act::kRelu &&
+                          std::all_of(L.wt, L.wt + L.in * L.out, [](float w) { return std::isfinite(w); });
     any = any || p.interval_layer[l];
   }
   if (!any) {
@@ -239,10 +243,11 @@ void ChooseSizes(EncoderPlan& p, const EncoderOptions& options) {
   // The native plan's own buffers per row: its input, two layer outputs, the conv
   // workspace, the carried point.
   // The sign split adds the per-line unit indices (at most hdim int32 per line), the
-  // active-interval product a block's sorted units (at most a layer's width per row).
+  // active-interval product a block's sorted units and group starts (at most one block
+  // per row).
   const int64_t native_row_bytes =
       native ? 4 * (hdim + 2 * native->max_width + native->max_scratch + mdim + (p.split_on() ? hdim : 0) +
-                    (p.interval_gemm ? native->max_width : 0))
+                    (p.interval_gemm ? native->max_width + kIntervalIdxPad + kIntervalStarts : 0))
              : 0;
   row_bytes = std::max(row_bytes, native_row_bytes);
   p.lanes = native ? std::max(1, at::get_num_threads()) : 1;
@@ -296,9 +301,11 @@ Result<std::unique_ptr<const EncoderPlan>> PlanEncoder(std::shared_ptr<const Met
     if (options.allow_relu_sign_split && options.steps > 2) ChooseIntervalLayers(*p);
     ChooseSizes(*p, options);
     // Too few steps per block for the split to pay (kSignSplitMinSteps): the dense product.
-    if (p->split_on() && std::min<int64_t>(options.steps - 1, p->rows) < kSignSplitMinSteps) {
+    if ((p->split_on() || p->interval_gemm) && std::min<int64_t>(options.steps - 1, p->rows) < kSignSplitMinSteps) {
       p->sign_split = nullptr;
       p->conv_split.reset();
+      p->interval_gemm = nullptr;
+      p->interval_layer.clear();
       ChooseSizes(*p, options);
     }
     ComputeAnchorEnds(*p, a);

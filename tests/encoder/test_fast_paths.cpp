@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "encoder/batch_producers.h"
 #include "encoder/path_kernels.h"
 #include "encoder/sign_split.h"
 #include "fixtures.h"
@@ -49,6 +50,28 @@ std::string LinearMlpBytes(int64_t d, int64_t h, int64_t m, uint64_t seed, const
       "def forward(self, x):\n"
       "  h = torch.relu(self.first.forward(x))\n"
       "  return torch.sigmoid(torch.linear(h, self.W2, self.b2))" + extra + "\n");
+  return Save(mod);
+}
+
+// relu -> linear -> relu -> linear -> sigmoid after the affine first layer: the split
+// takes the first linear layer, the active-interval product the second where the
+// second relu leaves it sparse enough (bias2 < 0 makes it so), else the dense GEMM.
+std::string DeepMlpBytes(int64_t d, int64_t h, int64_t h2, int64_t m, uint64_t seed, float bias1,
+                         float bias2 = 0.0f) {
+  torch::jit::Module mod("DeepMlp");
+  mod.register_parameter("W1", T(RandomMatrix(h, d, seed, 1.0f / std::sqrt(float(d)))), false);
+  mod.register_parameter("b1", torch::full({h}, bias1), false);
+  // (scaled down by a large bias1 so that the next layer's inputs stay O(1))
+  mod.register_parameter("W2", T(RandomMatrix(h2, h, seed + 1, 1.0f / std::sqrt(float(h)) / std::max(1.0f, bias1))),
+                         false);
+  mod.register_parameter("b2", bias2 + T(RandomMatrix(1, h2, seed + 2, 0.1f)).reshape({h2}), false);
+  mod.register_parameter("W3", T(RandomMatrix(m, h2, seed + 3, 1.0f / std::sqrt(float(h2)))), false);
+  mod.register_parameter("b3", T(RandomMatrix(1, m, seed + 4, 0.1f)).reshape({m}), false);
+  mod.define(
+      "def forward(self, x):\n"
+      "  h = torch.relu(torch.linear(x, self.W1, self.b1))\n"
+      "  h = torch.relu(torch.linear(h, self.W2, self.b2))\n"
+      "  return torch.sigmoid(torch.linear(h, self.W3, self.b3))\n");
   return Save(mod);
 }
 
@@ -307,6 +330,18 @@ TEST(EncoderFastPath, BatchesRespectTheMemoryBudgetAndDoNotChangeResults) {
   EXPECT_LE(MaxRelDiff(five.reps, ref.reps), 1e-6);
   o.rows_per_batch = -1;
   EXPECT_FALSE(RelativeEncoder::Create(map, A, o).ok());
+  // With the active intervals behind a second relu: lines carried over step blocks of
+  // 1-11 steps (blocks of up to 8 steps, the last of a line possibly 1 step: dense).
+  auto deep = LoadMap(DeepMlpBytes(d, h, 40, m, 34, 0.0f, -0.6f));
+  o = EncoderOptions();
+  o.steps = 12;
+  Encoded deep_ref = Encode(deep, A, Z, o);
+  for (int64_t rows : {2, 3, 5, 9, 11, 40}) {
+    o.rows_per_batch = rows;
+    Encoded got = Encode(deep, A, Z, o);
+    EXPECT_EQ(got.rows, rows);
+    EXPECT_LE(MaxScaledDiff(got.reps, deep_ref.reps), 1e-5) << rows << " " << got.plan;
+  }
 }
 
 TEST(EncoderFastPath, BFloat16IsOptInAndClose) {
@@ -326,9 +361,11 @@ TEST(EncoderFastPath, BFloat16IsOptInAndClose) {
 
 TEST(EncoderFastPath, ConcurrentEncodesAgree) {
   // Encode is documented thread-safe: several threads share one encoder (native lanes,
-  // each call with its own OpenMP team and buffers), dense and with the sign split.
+  // each call with its own OpenMP team and buffers), dense, with the sign split and with
+  // the active intervals.
   const int64_t d = 16;
-  for (const std::string& bytes : {ConvDecoderBytes(d, 8, 61), LinearMlpBytes(d, 64, 40, 63)}) {
+  for (const std::string& bytes :
+       {ConvDecoderBytes(d, 8, 61), LinearMlpBytes(d, 64, 40, 63), DeepMlpBytes(d, 64, 40, 25, 64, 0.0f, -0.6f)}) {
     auto map = LoadMap(bytes);
     Matrix A = RandomMatrix(23, d, 62);
     EncoderOptions o;
@@ -462,28 +499,6 @@ TEST(SignSplit, TentKernelsMatchTheCorrectionsProduct) {
   }
 }
 
-// relu -> linear -> relu -> linear -> sigmoid after the affine first layer: the split
-// takes the first linear layer, the active-interval product the second where the
-// second relu leaves it sparse enough (bias2 < 0 makes it so), else the dense GEMM.
-std::string DeepMlpBytes(int64_t d, int64_t h, int64_t h2, int64_t m, uint64_t seed, float bias1,
-                         float bias2 = 0.0f) {
-  torch::jit::Module mod("DeepMlp");
-  mod.register_parameter("W1", T(RandomMatrix(h, d, seed, 1.0f / std::sqrt(float(d)))), false);
-  mod.register_parameter("b1", torch::full({h}, bias1), false);
-  // (scaled down by a large bias1 so that the next layer's inputs stay O(1))
-  mod.register_parameter("W2", T(RandomMatrix(h2, h, seed + 1, 1.0f / std::sqrt(float(h)) / std::max(1.0f, bias1))),
-                         false);
-  mod.register_parameter("b2", bias2 + T(RandomMatrix(1, h2, seed + 2, 0.1f)).reshape({h2}), false);
-  mod.register_parameter("W3", T(RandomMatrix(m, h2, seed + 3, 1.0f / std::sqrt(float(h2)))), false);
-  mod.register_parameter("b3", T(RandomMatrix(1, m, seed + 4, 0.1f)).reshape({m}), false);
-  mod.define(
-      "def forward(self, x):\n"
-      "  h = torch.relu(torch.linear(x, self.W1, self.b1))\n"
-      "  h = torch.relu(torch.linear(h, self.W2, self.b2))\n"
-      "  return torch.sigmoid(torch.linear(h, self.W3, self.b3))\n");
-  return Save(mod);
-}
-
 TEST(SignSplit, EqualsTheDenseProductForEveryShapeDistanceAndMode) {
   const int64_t d = 10;
   Matrix A = RandomMatrix(13, d, 101), Z = RandomMatrix(6, d, 102);
@@ -503,9 +518,12 @@ TEST(SignSplit, EqualsTheDenseProductForEveryShapeDistanceAndMode) {
       {"conv cout 16", ConvDecoderBytes(d, 32, 107)},
       {"conv cout 32", ConvDecoderBytes(d, 64, 108)},
   };
-  ForEveryDistanceModeAndSteps(maps, {1, 2, 3, 8, 33}, [&](const std::string& name, const auto& map, EncoderOptions o) {
+  // N = 12: a line's 11 steps make a block of 8 and one of 3 for the active intervals.
+  ForEveryDistanceModeAndSteps(maps, {1, 2, 3, 8, 12, 33}, [&](const std::string& name, const auto& map,
+                                                               EncoderOptions o) {
     const OutputDistance dist = map->distance();
     const int N = o.steps;
+    const uint64_t batches = internal::IntervalProductBatches();
     Encoded split = Encode(map, A, Z, o);
     o.allow_relu_sign_split = false;
     Encoded dense = Encode(map, A, Z, o);
@@ -519,6 +537,9 @@ TEST(SignSplit, EqualsTheDenseProductForEveryShapeDistanceAndMode) {
     const bool intervals = N >= 3 && name.rfind("conv", 0) != 0 && name != "one linear after relu" &&
                            __builtin_cpu_supports("avx512f");
     EXPECT_EQ(split.plan.find("active intervals avx512") != std::string::npos, intervals) << name << " " << split.plan;
+    // ... and the sparse maps really take it (not the dense fallback of dense batches).
+    if (intervals && name.rfind("sparse", 0) == 0)
+      EXPECT_GT(internal::IntervalProductBatches(), batches) << name << " N=" << N;
     EXPECT_EQ(dense.plan.find("sign split"), std::string::npos) << dense.plan;
     EXPECT_EQ(dense.plan.find("active intervals"), std::string::npos) << dense.plan;
     EXPECT_NE(dense.plan.find("native"), std::string::npos) << dense.plan;
