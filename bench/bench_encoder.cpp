@@ -628,14 +628,14 @@ void PrintSummary() {
     if (!g_rows.count(a) || !g_rows.count(b) || g_rows[b].pairs_per_s <= 0) return;
     std::printf("ratio  %-45s / %-45s = %6.2fx\n", a.c_str(), b.c_str(), g_rows[a].pairs_per_s / g_rows[b].pairs_per_s);
   };
-  for (const auto& [name, spec] : g_maps)
+  for (const auto& [name, spec] : g_maps) {
     if (spec.sign_change > 0)
       std::printf("%s: %.1f%% of the first hidden layer's units change sign between query and anchor\n", name.c_str(),
                   100.0 * spec.sign_change);
-  for (const auto& [name, spec] : g_maps)
     if (spec.interval_coverage > 0)
       std::printf("%s: the active intervals cover %.1f%% of the second hidden layer's (unit, point) products\n",
                   name.c_str(), 100.0 * spec.interval_coverage);
+  }
   for (const auto& [m, spec] : g_maps) {
     ratio(m + " relgeo fast", m + " relgeo fast, dense product");
     ratio(m + " relgeo fast, dense product", m + " PyTorch batched reference");

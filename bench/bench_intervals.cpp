@@ -48,26 +48,6 @@ std::vector<float> LineInputs(double active, int length, uint32_t seed) {
   return x;
 }
 
-struct Scratch {
-  std::vector<int32_t> idx = std::vector<int32_t>(kLines * (kIn + ri::kIntervalIdxPad));
-  std::vector<int32_t> starts = std::vector<int32_t>(kLines * ri::kIntervalStarts);
-  std::vector<uint8_t> masks = std::vector<uint8_t>(kIn);
-};
-
-// What DenseNativeProducer::IntervalProduct does for one batch: sort every line's
-// block, then the kernel in the encoder's column panels. Returns the covered products.
-int64_t IntervalProduct(ri::IntervalGemmFn fn, const float* x, const float* wt, float* y, Scratch* s) {
-  int64_t work = 0;
-  for (int64_t l = 0; l < kLines; ++l)
-    work += ri::SortByActiveInterval(x + l * kSteps * kIn, kIn, kSteps, kIn, &s->idx[l * (kIn + ri::kIntervalIdxPad)],
-                                     &s->starts[l * ri::kIntervalStarts], s->masks.data(), ri::GemmIsa::kBest);
-  for (int64_t c0 = 0; c0 < kOut; c0 += ri::kSignSplitPanel)
-    for (int64_t l = 0; l < kLines; ++l)
-      fn(x + l * kSteps * kIn, kIn, kSteps, &s->idx[l * (kIn + ri::kIntervalIdxPad)], &s->starts[l * ri::kIntervalStarts],
-         wt, kOut, c0, std::min(kOut, c0 + ri::kSignSplitPanel), y + l * kSteps * kOut, kOut);
-  return work;
-}
-
 // Repeats fn for at least `seconds`; returns seconds per call.
 template <typename Fn>
 double TimePerCall(Fn&& fn, double seconds) {
@@ -93,12 +73,17 @@ void BM_Coverage(benchmark::State& st, double active, int length) {
   std::vector<float> wt(kIn * kOut), y(kRows * kOut), yd(kRows * kOut);
   for (float& w : wt) w = normal(rng);
   const std::vector<float> x = LineInputs(active, length, 2);
-  Scratch s;
+  ri::IntervalScratch s;
+  s.Reserve(kLines, kSteps, kIn);
   int64_t work = 0;
   double t_kernel = 1e30, t_dense = 1e30;
   for (auto _ : st) {
     for (int rep = 0; rep < 2; ++rep) {  // alternate, keep the better of each
-      t_kernel = std::min(t_kernel, TimePerCall([&] { work = IntervalProduct(fn, x.data(), wt.data(), y.data(), &s); }, 0.15));
+      // What the encoder runs for one batch (the dense fallback off: max density 1).
+      t_kernel = std::min(t_kernel, TimePerCall([&] {
+        ri::IntervalBatchProduct(fn, x.data(), kIn, kLines, kSteps, wt.data(), kOut, ri::kSignSplitPanel, 1.0, &s,
+                                 y.data(), &work);
+      }, 0.15));
       t_dense = std::min(t_dense, TimePerCall([&] {
         ri::OneDnnSgemm('N', 'N', kRows, kOut, kIn, 1.0f, x.data(), kIn, wt.data(), kOut, 0.0f, yd.data(), kOut);
       }, 0.15));

@@ -233,6 +233,42 @@ int64_t SortByActiveInterval(const float* X, int64_t ldx, int rows, int64_t in, 
   return work;
 }
 
+void IntervalScratch::Reserve(int64_t lines, int64_t steps, int64_t max_in) {
+  const int64_t blocks = lines * ((steps + kIntervalBlockRows - 1) / kIntervalBlockRows);
+  stride = max_in + kIntervalIdxPad;
+  idx.resize(static_cast<size_t>(blocks * stride));
+  starts.resize(static_cast<size_t>(blocks * kIntervalStarts));
+  masks.resize(static_cast<size_t>(max_in));
+}
+
+bool IntervalBatchProduct(IntervalGemmFn fn, const float* X, int64_t in, int64_t lines, int64_t steps, const float* W,
+                          int64_t out, int64_t panel, double max_density, IntervalScratch* s, float* Y,
+                          int64_t* work) {
+  const int64_t per_line = (steps + kIntervalBlockRows - 1) / kIntervalBlockRows, blocks = lines * per_line;
+  auto block_rows = [&](int64_t k, int64_t* row0) {  // block k's first row and row count
+    const int64_t i0 = (k % per_line) * kIntervalBlockRows;
+    *row0 = (k / per_line) * steps + i0;
+    return static_cast<int>(std::min<int64_t>(kIntervalBlockRows, steps - i0));
+  };
+  int64_t covered = 0;
+  for (int64_t k = 0; k < blocks; ++k) {
+    int64_t r0;
+    const int rows = block_rows(k, &r0);
+    covered += SortByActiveInterval(X + r0 * in, in, rows, in, s->idx.data() + k * s->stride,
+                                    s->starts.data() + k * kIntervalStarts, s->masks.data(), GemmIsa::kBest);
+  }
+  if (work) *work = covered;
+  if (covered > max_density * static_cast<double>(lines * steps * in)) return false;
+  for (int64_t c0 = 0; c0 < out; c0 += panel)
+    for (int64_t k = 0; k < blocks; ++k) {
+      int64_t r0;
+      const int rows = block_rows(k, &r0);
+      fn(X + r0 * in, in, rows, s->idx.data() + k * s->stride, s->starts.data() + k * kIntervalStarts, W, out, c0,
+         std::min(out, c0 + panel), Y + r0 * out, out);
+    }
+  return true;
+}
+
 IntervalGemmFn IntervalGemmFor(GemmIsa isa) {
   if (isa == GemmIsa::kPortable) return &IntervalGemmPortable;
 #ifdef RELGEO_HAVE_AVX512_KERNEL

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "encoder/sign_split.h"  // GemmIsa
 
@@ -49,5 +50,24 @@ using IntervalGemmFn = void (*)(const float* X, int64_t ldx, int rows, const int
 // the faster product); kPortable: plain loops (tests).
 IntervalGemmFn IntervalGemmFor(GemmIsa isa);
 const char* IntervalGemmName(IntervalGemmFn fn);
+
+// The sorted blocks of one batch: `blocks` x (width + kIntervalIdxPad) units, their group
+// starts, and the row masks' scratch; sized once for the largest batch.
+struct IntervalScratch {
+  std::vector<int32_t> idx, starts;
+  std::vector<uint8_t> masks;
+  int64_t stride = 0;  // idx entries per block
+  void Reserve(int64_t lines, int64_t steps, int64_t max_in);
+};
+
+// Y (lines x steps rows, row stride out) = X (same rows, row stride in) W^T for a batch
+// of `lines` lines of `steps` consecutive rows: every line cut into blocks of at most 8
+// steps, each block sorted, then `fn` over W^T's columns in panels of `panel` (a
+// multiple of kIntervalChunk) that stay in L2 while every block uses them. Returns
+// false, Y untouched, when the intervals cover more than `max_density` of the (unit,
+// row) products; *work (if given) gets the products they cover.
+bool IntervalBatchProduct(IntervalGemmFn fn, const float* X, int64_t in, int64_t lines, int64_t steps, const float* W,
+                          int64_t out, int64_t panel, double max_density, IntervalScratch* s, float* Y,
+                          int64_t* work = nullptr);
 
 }  // namespace relgeo::internal

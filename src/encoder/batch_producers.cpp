@@ -61,12 +61,8 @@ DenseNativeProducer::DenseNativeProducer(const EncoderPlan& plan, const WalkShap
   b2_.resize(b1_.size());
   b3_.resize(rows * P_.max_scratch);
   half_.resize(P_.bf16 ? rows * std::max(P_.max_width, P_.max_scratch) : 0);
-  if (plan.interval_gemm && w.step_block >= 2) {  // (one step per block: the dense GEMM)
-    const int64_t blocks = w.pair_group * ((w.step_block + kIntervalBlockRows - 1) / kIntervalBlockRows);
-    interval_idx_.resize(static_cast<size_t>(blocks * (P_.max_width + kIntervalIdxPad)));
-    interval_starts_.resize(static_cast<size_t>(blocks * kIntervalStarts));
-    interval_masks_.resize(static_cast<size_t>(P_.max_width));
-  }
+  // (one step per block: the dense GEMM)
+  if (plan.interval_gemm && w.step_block >= 2) interval_.Reserve(w.pair_group, w.step_block, P_.max_width);
 }
 
 Result<float*> DenseNativeProducer::Produce(const QueryBlock& qb, const Batch& b) {
@@ -79,50 +75,16 @@ Result<float*> DenseNativeProducer::Produce(const QueryBlock& qb, const Batch& b
 }
 
 float* DenseNativeProducer::RunLayers(float* x, const Batch& b, size_t first) {
-  const int64_t rows = b.rows();
-  float* cur = x;
-  for (size_t l = first; l < P_.layers.size(); ++l) {
+  auto intervals = [&](size_t l, const float* in, float* dst) {
+    if (b.sb < 2 || !plan_.interval_on(l)) return false;
     const MlpPlan::Layer& L = P_.layers[l];
-    float* dst = (cur == b1_.data()) ? b2_.data() : b1_.data();
-    const bool sparse = b.sb >= 2 && plan_.interval_on(l) && IntervalProduct(l, cur, b, dst);
-    if (!sparse && !P_.Product(l, cur, rows, dst, b3_.data(), half_.data())) return nullptr;
-    if (l + 1 < P_.layers.size())
-      for (int64_t r = 0; r < rows; ++r) ApplyActs(dst + r * L.out, L.out, L.bias, L.acts);
-    cur = dst;
-  }
-  return cur;
-}
-
-// Blocks of at most 8 consecutive steps of each line, sorted by active interval; then
-// the product in column panels of W^T that stay in L2 while every block uses them.
-bool DenseNativeProducer::IntervalProduct(size_t l, const float* x, const Batch& b, float* dst) {
-  const MlpPlan::Layer& L = P_.layers[l];
-  const int64_t in = L.in, out = L.out, per_line = (b.sb + kIntervalBlockRows - 1) / kIntervalBlockRows;
-  const int64_t blocks = b.g * per_line, stride = P_.max_width + kIntervalIdxPad;
-  auto block_rows = [&](int64_t k, int64_t* row0) {
-    const int64_t i0 = (k % per_line) * kIntervalBlockRows;
-    *row0 = (k / per_line) * b.sb + i0;
-    return static_cast<int>(std::min<int64_t>(kIntervalBlockRows, b.sb - i0));
+    if (!IntervalBatchProduct(plan_.interval_gemm, in, L.in, b.g, b.sb, L.wt, L.out, kSignSplitPanel,
+                              kIntervalMaxDensity, &interval_, dst))
+      return false;
+    g_interval_batches.fetch_add(1, std::memory_order_relaxed);
+    return true;
   };
-  int64_t work = 0;
-  for (int64_t k = 0; k < blocks; ++k) {
-    int64_t r0;
-    const int rows = block_rows(k, &r0);
-    work += SortByActiveInterval(x + r0 * in, in, rows, in, interval_idx_.data() + k * stride,
-                                 interval_starts_.data() + k * kIntervalStarts, interval_masks_.data(), GemmIsa::kBest);
-  }
-  if (work > kIntervalMaxDensity * static_cast<double>(b.rows() * in)) return false;
-  g_interval_batches.fetch_add(1, std::memory_order_relaxed);
-  for (int64_t c0 = 0; c0 < out; c0 += kSignSplitPanel) {
-    const int64_t c1 = std::min(out, c0 + kSignSplitPanel);
-    for (int64_t k = 0; k < blocks; ++k) {
-      int64_t r0;
-      const int rows = block_rows(k, &r0);
-      plan_.interval_gemm(x + r0 * in, in, rows, interval_idx_.data() + k * stride,
-                          interval_starts_.data() + k * kIntervalStarts, L.wt, out, c0, c1, dst + r0 * out, out);
-    }
-  }
-  return true;
+  return P_.Run(x, b.rows(), b1_.data(), b2_.data(), b3_.data(), half_.data(), first, intervals);
 }
 
 // ---- relu sign split -------------------------------------------------------------------

@@ -34,9 +34,6 @@ class DenseNativeProducer {
   // MlpPlan::Run from layer `first` on the batch's rows x (in b1_, b2_), with the
   // active-interval product for the layers behind a relu where it pays.
   float* RunLayers(float* x, const Batch& b, size_t first);
-  // dst = x W_l^T by the active-interval product; false (nothing written) when the
-  // batch's intervals are too dense for it to pay.
-  bool IntervalProduct(size_t l, const float* x, const Batch& b, float* dst);
 
   const EncoderPlan& plan_;
   const WalkShape& w_;
@@ -45,10 +42,7 @@ class DenseNativeProducer {
   // workspace (b3), and the bfloat16 copies of GEMM inputs (bf16 only).
   std::vector<float> x_, b1_, b2_, b3_;
   std::vector<uint16_t> half_;
-  // The active-interval product's blocks of at most 8 steps of a line: their sorted
-  // units (max_width + kIntervalIdxPad each), group starts and the row masks.
-  std::vector<int32_t> interval_idx_, interval_starts_;
-  std::vector<uint8_t> interval_masks_;
+  IntervalScratch interval_;  // the active-interval product's sorted blocks
 };
 
 // First layer's output of every row = the end points' products interpolated + the

@@ -298,9 +298,10 @@ Result<std::unique_ptr<const EncoderPlan>> PlanEncoder(std::shared_ptr<const Met
     if (options.allow_affine_fast_path) DetectFastPaths(*p, a, options);
     p->hdim = p->affine() ? p->torch->split->hidden_dim() : a.size(1);
     if (options.allow_relu_sign_split && SignSplitApplies(*p)) ChooseSignSplit(*p);
-    if (options.allow_relu_sign_split && options.steps > 2) ChooseIntervalLayers(*p);
+    if (options.allow_relu_sign_split) ChooseIntervalLayers(*p);
     ChooseSizes(*p, options);
-    // Too few steps per block for the split to pay (kSignSplitMinSteps): the dense product.
+    // Too few steps per block for the split or the intervals to pay (kSignSplitMinSteps):
+    // the dense product.
     if ((p->split_on() || p->interval_gemm) && std::min<int64_t>(options.steps - 1, p->rows) < kSignSplitMinSteps) {
       p->sign_split = nullptr;
       p->conv_split.reset();

@@ -250,12 +250,13 @@ bool MlpPlan::Product(size_t l, const float* x, int64_t rows, float* dst, float*
   return sgemm('N', 'N', rows, L.out, L.in, 1.0f, x, L.in, L.wt, L.out, 0.0f, dst, L.out) == 0;
 }
 
-float* MlpPlan::Run(float* x, int64_t rows, float* buf1, float* buf2, float* buf3, uint16_t* half, size_t first) const {
+float* MlpPlan::Run(float* x, int64_t rows, float* buf1, float* buf2, float* buf3, uint16_t* half, size_t first,
+                   const LayerProduct& product) const {
   float* cur = x;
   for (size_t l = first; l < layers.size(); ++l) {
     const Layer& L = layers[l];
     float* dst = (cur == buf1) ? buf2 : buf1;
-    if (!Product(l, cur, rows, dst, buf3, half)) return nullptr;
+    if (!(product && product(l, cur, dst)) && !Product(l, cur, rows, dst, buf3, half)) return nullptr;
     if (l + 1 < layers.size())
       for (int64_t r = 0; r < rows; ++r) ApplyActs(dst + r * L.out, L.out, L.bias, L.acts);
     cur = dst;

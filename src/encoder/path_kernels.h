@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace relgeo::internal {
@@ -81,7 +82,11 @@ struct MlpPlan {
   // bf16 is on. Returns nullptr when the GEMM fails.
   // `buf3` (rows x max_scratch) is the conv layers' workspace.
   // `first` skips layers already applied (x is then layer first-1's activated output).
-  float* Run(float* x, int64_t rows, float* buf1, float* buf2, float* buf3, uint16_t* half, size_t first = 0) const;
+  // `product`, when given, may compute layer l's product itself (dst = x W_l^T, true)
+  // instead of the GEMM (false: the GEMM runs).
+  using LayerProduct = std::function<bool(size_t l, const float* x, float* dst)>;
+  float* Run(float* x, int64_t rows, float* buf1, float* buf2, float* buf3, uint16_t* half, size_t first = 0,
+             const LayerProduct& product = {}) const;
   // Layer l's product alone, no bias or activations: x (rows x in) -> dst (rows x out);
   // buf3 (rows x max_scratch) and half as in Run. false when the GEMM fails.
   bool Product(size_t l, const float* x, int64_t rows, float* dst, float* buf3, uint16_t* half) const;

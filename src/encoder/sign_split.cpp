@@ -87,8 +87,9 @@ RELGEO_MULTIVERSION int64_t SignChangeCorrections(const float* pz, const float* 
   return nnz;
 }
 
-RELGEO_MULTIVERSION int64_t SignChangeTents(const float* pz, const float* pa, int64_t h, const float* t, int64_t steps, int32_t* idx,
-                        float* coef, int32_t* bins, float* ends, int32_t* scratch, GemmIsa isa) {
+RELGEO_MULTIVERSION int64_t SignChangeTents(const float* pz, const float* pa, int64_t h, const float* t,
+                                            int64_t steps, int32_t* idx, float* coef, int32_t* bins, float* ends,
+                                            int32_t* scratch, GemmIsa isa) {
   float* z = ends;
   float* a = ends + h + 16;
   int32_t* units = scratch;  // the changing units in index order, then their bins
