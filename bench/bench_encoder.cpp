@@ -82,9 +82,9 @@
 #include <ATen/Parallel.h>
 
 #include "encoder_flops.h"
+#include "encoder_summary.h"
 #include "gemm_peak.h"
 #include "relgeo/npy.h"
-#include "relgeo/plot.h"
 #include "relgeo/relative_encoder.h"
 #include "relgeo/threads.h"
 
@@ -233,11 +233,8 @@ void AddMap(const std::string& name, const std::string& path, double fm, double 
 
 // ---- results shared with the summary -----------------------------------------------
 
-struct Row {
-  double pairs_per_s = 0, evals_per_s = 0, gflops_map = 0, gflops_exec = 0, peak = 0, seconds = 0;
-  std::string note;
-};
-std::map<std::string, Row> g_rows;
+using Row = relgeo::bench::EncoderRow;
+relgeo::bench::EncoderRows g_rows;
 
 void Report(benchmark::State& st, const std::string& key, const MapSpec& s, int64_t n, int64_t K, int N,
             double secs, int64_t iters, double flops_exec, double peak) {
@@ -555,57 +552,8 @@ void BM_Memory(benchmark::State& st, int64_t anchors, int steps, int64_t budget_
       r;
 }
 
-// Time of one Encode against K (N = 8) and against N (K = 256), from the scaling rows,
-// with the straight line through the origin and the largest point for reference.
-void WriteScalingPlots(const std::string& prefix) {
-  for (const bool by_k : {true, false}) {
-    relgeo::PlotSeries meas{"measured", {}, {}, {}}, line{"linear", {}, {}, {}};
-    std::vector<std::pair<double, double>> pts;
-    for (const auto& [key, r] : g_rows) {
-      long k = 0;
-      int n = 0;
-      if (key.rfind("scaling ", 0) != 0 || std::sscanf(key.c_str(), "scaling K=%ld N=%d", &k, &n) != 2) continue;
-      if (by_k ? n != 8 : k != 256) continue;
-      pts.push_back({by_k ? double(k) : double(n - 1), 1e3 * r.seconds});
-    }
-    if (pts.size() < 2) continue;
-    std::sort(pts.begin(), pts.end());
-    for (const auto& [x, y] : pts) meas.x.push_back(x), meas.y.push_back(y);
-    const double slope = meas.y.back() / meas.x.back();
-    line.x = {0.0, meas.x.back()};
-    line.y = {0.0, slope * meas.x.back()};
-    relgeo::LinePlot p;
-    p.title = by_k ? "Encode of 64 queries vs anchors K (N = 8, MLP decoder)" : "Encode of 64 queries vs steps (K = 256, MLP decoder)";
-    p.x_label = by_k ? "anchors K" : "map evaluations per line (N - 1)";
-    p.y_label = "ms per Encode";
-    p.x_min = 0, p.y_min = 0, p.x_max = meas.x.back() * 1.05, p.y_max = meas.y.back() * 1.15;
-    p.series = {meas, line};
-    const std::string path = prefix + (by_k ? "_K.png" : "_N.png");
-    auto st = relgeo::WritePlotPng(path, p);
-    std::printf("%s: %s\n", path.c_str(), st.ok() ? "written" : st.ToString().c_str());
-  }
-}
-
 void PrintSummary() {
-  std::ostringstream js;
-  js << "{\n";
-  std::printf("\n%-52s %12s %12s %10s %10s %8s\n", "configuration", "pairs/s", "evals/s", "GFLOP/s", "exec GF/s",
-              "% peak");
-  bool first = true;
-  for (const auto& [k, r] : g_rows) {
-    if (!r.note.empty() && r.note[0] != '{') std::printf("  [%s: %s]\n", k.c_str(), r.note.c_str());
-    if (k.rfind("memory", 0) == 0) continue;
-    if (r.peak > 0)
-      std::printf("%-52s %12.0f %12.0f %10.1f %10.1f %7.1f%%\n", k.c_str(), r.pairs_per_s, r.evals_per_s, r.gflops_map,
-                  r.gflops_exec, 100.0 * r.gflops_map / r.peak);
-    else if (r.gflops_exec > 0)
-      std::printf("%-52s %12s %12s %10.1f\n", k.c_str(), "", "", r.gflops_exec);
-    js << (first ? "" : ",\n") << "  \"" << k << "\": {\"pairs_per_s\": " << r.pairs_per_s
-       << ", \"evals_per_s\": " << r.evals_per_s << ", \"gflops_map\": " << r.gflops_map
-       << ", \"gflops_exec\": " << r.gflops_exec << ", \"peak\": " << r.peak << ", \"seconds\": " << r.seconds << "}";
-    first = false;
-  }
-  js << "\n}\n";
+  const std::string json = relgeo::bench::PrintRowTable(g_rows);
   // "<map> PyTorch batched reference": the faster of the PyTorches measured (the
   // honest baseline every ratio against PyTorch uses).
   for (const auto& [m, spec] : g_maps) {
@@ -650,8 +598,8 @@ void PrintSummary() {
     ratio(m + " relgeo fast bf16 GEMM", m + " relgeo fast");
     ratio(m + " relgeo plain", m + " PyTorch batched reference");
   }
-  if (!g_flags.summary_json.empty()) std::ofstream(g_flags.summary_json) << js.str();
-  if (!g_flags.scaling_png.empty()) WriteScalingPlots(g_flags.scaling_png);
+  if (!g_flags.summary_json.empty()) std::ofstream(g_flags.summary_json) << json;
+  if (!g_flags.scaling_png.empty()) relgeo::bench::WriteScalingPlots(g_rows, g_flags.scaling_png);
 }
 
 }  // namespace
