@@ -35,10 +35,7 @@ struct IngestCase {
     id = Iota(s.n, 5000);
     auto db = OpenOrDie(dir);
     s.Register(*db, "Flat", "items");
-    CollectionOptions co;
-    co.anchor_set = "S";
-    co.steps = 6;
-    EXPECT_OK(db->CreateCollection("whole", co));
+    EXPECT_OK(db->CreateCollection("whole", CrossSetup::Options()));
     EXPECT_TRUE(db->BulkAdd("whole", "A", id, s.za).ok());
     EXPECT_OK(db->Close());
     EXPECT_OK(WriteNpyMatrix(latents, s.za));
@@ -109,10 +106,7 @@ TEST(IngestCli, AStaleJobIsRefusedAndAddsNothing) {
   {  // the collection is dropped and made again between prepare and commit
     auto db = OpenOrDie(c.dir);
     ASSERT_OK(db->DropCollection("items"));
-    CollectionOptions co;
-    co.anchor_set = "S";
-    co.steps = 6;
-    ASSERT_OK(db->CreateCollection("items", co));
+    ASSERT_OK(db->CreateCollection("items", CrossSetup::Options()));
     ASSERT_OK(db->Close());
   }
   EXPECT_EQ(c.Tool("ingest commit --db " + c.dir + " --job " + c.job, &err), 1);

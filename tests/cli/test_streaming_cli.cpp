@@ -59,10 +59,7 @@ TEST(StreamingCli, IndexInBlocksMatchesTheWholeFilePath) {
     auto db = OpenOrDie(dir);
     ASSERT_TRUE(db);
     s.Register(*db, "Flat", "items");
-    CollectionOptions co;
-    co.anchor_set = "S";
-    co.steps = 6;
-    ASSERT_OK(db->CreateCollection("whole", co));
+    ASSERT_OK(db->CreateCollection("whole", CrossSetup::Options()));
     ASSERT_TRUE(db->BulkAdd("whole", "A", ids, s.za).ok());
     ASSERT_OK(db->Close());
   }
@@ -166,9 +163,7 @@ TEST(StreamingCli, IndexInputsInBlocksThroughTheStoredEncoder) {
     a.anchor_set = "S";
     a.anchor_latents = s.anchors_a;
     ASSERT_OK(db->RegisterModel(a));
-    CollectionOptions co;
-    co.anchor_set = "S";
-    co.steps = 6;
+    const CollectionOptions co = CrossSetup::Options();
     ASSERT_OK(db->CreateCollection("items", co));
     ASSERT_OK(db->CreateCollection("latents", co));
     ASSERT_TRUE(db->BulkAdd("latents", "A", {}, z).ok());

@@ -106,11 +106,15 @@ struct CrossSetup {
     b.anchor_set = "S";
     b.anchor_latents = anchors_b;
     ASSERT_OK(db.RegisterModel(b));
+    ASSERT_OK(db.CreateCollection(coll, Options(index)));
+  }
+  // The options of every collection these tests make: anchor set "S", N = 6 steps.
+  static CollectionOptions Options(const std::string& index = "Flat") {
     CollectionOptions co;
     co.anchor_set = "S";
     co.index = index;
     co.steps = 6;
-    ASSERT_OK(db.CreateCollection(coll, co));
+    return co;
   }
 };
 

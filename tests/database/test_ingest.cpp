@@ -40,10 +40,7 @@ struct IngestSetup {
     std::filesystem::create_directories(work);
     db = OpenOrDie(dir);
     s.Register(*db, "Flat", "items");
-    CollectionOptions co;
-    co.anchor_set = "S";
-    co.steps = 6;
-    EXPECT_OK(db->CreateCollection("ing", co));
+    EXPECT_OK(db->CreateCollection("ing", CrossSetup::Options()));
     EncoderOptions eo;
     eo.steps = 6;
     auto r = db->Encode("A", "S", s.za, eo);
@@ -164,10 +161,7 @@ TEST(Ingest, StaleTicketRefused) {
   ASSERT_TRUE(fresh.ok());
   EXPECT_EQ(fresh->ticket, ticket->ticket);  // same map and anchors: the same ticket
   ASSERT_OK(t.db->DropCollection("ing"));
-  CollectionOptions co;
-  co.anchor_set = "S";
-  co.steps = 6;
-  ASSERT_OK(t.db->CreateCollection("ing", co));
+  ASSERT_OK(t.db->CreateCollection("ing", CrossSetup::Options()));
   r = t.db->IngestItemFiles("ing", "A", ticket->ticket, files);
   EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition) << r.status().ToString();
   ExpectUnchanged(*t.db, 0, 0);

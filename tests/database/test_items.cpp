@@ -33,10 +33,7 @@ TEST(BulkResume, SkipsWhatAnInterruptedCallCommitted) {
     auto db = OpenOrDie(FreshDir("resume_lib"));
     ASSERT_TRUE(db);
     s.Register(*db, "Flat", "items");
-    CollectionOptions co;
-    co.anchor_set = "S";
-    co.steps = 6;
-    ASSERT_OK(db->CreateCollection("whole", co));
+    ASSERT_OK(db->CreateCollection("whole", CrossSetup::Options()));
     ASSERT_TRUE(db->BulkAdd("whole", "A", {}, s.za).ok());
 
     int64_t pos = 0, handed = 0;
