@@ -8,6 +8,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "encoder/active_intervals.h"
@@ -26,15 +27,22 @@ struct Block {
   std::vector<int> first, last;  // per unit; first = -1 when inactive
 };
 
-Block MakeBlock(int rows, int64_t in, uint32_t seed) {
+// With `every_interval`, the active units take the block's rows * (rows + 1) / 2
+// intervals in turn instead of random ones.
+Block MakeBlock(int rows, int64_t in, uint32_t seed, bool every_interval = false) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> val(0.1f, 2.0f);
+  std::vector<std::pair<int, int>> intervals;
+  for (int f = 0; f < rows; ++f)
+    for (int l = f; l < rows; ++l) intervals.push_back({f, l});
   Block b{rows, in, std::vector<float>(static_cast<size_t>(rows * in), 0.0f), {}, {}};
+  size_t next = 0;
   for (int64_t k = 0; k < in; ++k) {
     int f = -1, l = -1;
     if (rng() % 4 != 0) {  // a quarter of the units stay inactive
       f = static_cast<int>(rng() % rows);
       l = f + static_cast<int>(rng() % (rows - f));
+      if (every_interval) std::tie(f, l) = intervals[next++ % intervals.size()];
       for (int r = f; r <= l; ++r) b.x[r * in + k] = val(rng);
       if (l - f >= 2 && rng() % 3 == 0) b.x[(f + 1) * in + k] = 0.0f;  // a 0 inside the interval
     }
@@ -116,15 +124,20 @@ TEST(ActiveIntervals, KernelsMatchTheDenseProduct) {
     ASSERT_EQ(kernels.size(), 2u) << "an AVX-512 CPU must get the AVX-512 kernel";
     EXPECT_STREQ(internal::IntervalGemmName(kernels[1].second), "avx512");
   }
-  const int64_t in = 70;
+  const int64_t in = 160;
   std::mt19937 rng(3);
   std::normal_distribution<float> normal;
   for (int64_t out : {16, 25, 48, 100, 784}) {
     std::vector<float> W(in * out);
     for (float& w : W) w = normal(rng);
     for (int rows : {1, 2, 7, 8}) {
-      const Block b = MakeBlock(rows, in, static_cast<uint32_t>(out * 10 + rows));
+      const Block b = MakeBlock(rows, in, static_cast<uint32_t>(out * 10 + rows), true);
       const Sorted s = Sort(b, GemmIsa::kBest);
+      if (rows == internal::kIntervalBlockRows) {  // every case of the kernels' switch runs
+        int groups = 0;
+        for (int c = 0; c < internal::kIntervalInactive; ++c) groups += s.starts[c + 1] > s.starts[c];
+        ASSERT_EQ(groups, 36) << "out " << out;
+      }
       const int64_t ldy = out + 3;
       // Panels as the encoder cuts them (multiples of 48 columns), and the whole width.
       for (int64_t panel : {int64_t{48}, int64_t{96}, out}) {
