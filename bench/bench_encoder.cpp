@@ -661,14 +661,14 @@ int main(int argc, char** argv) {
          std::min<int64_t>(8, g_flags.conv_queries));  // PyTorch and the plain path: 8 queries (slow)
   {
     MapSpec& s = g_maps["mlp"];
-    s.sign_change = SignChangeFraction(s.path, "W1", "b1", s.latents, s.anchors);
+    s.sign_change = SignChangeFraction(torch::jit::load(s.path), "W1", "b1", s.latents, s.anchors);
     s.tent_h = 512, s.tent_m = 784;
   }
   {
     // The conv decoder's first transposed convolution (1,806,336 FLOPs) runs over the
     // changing units only; the end points' products are interpolated (2 x 6272).
     MapSpec& s = g_maps["conv"];
-    s.sign_change = SignChangeFraction(s.path, "W0", "b0", s.latents, s.anchors);
+    s.sign_change = SignChangeFraction(torch::jit::load(s.path), "W0", "b0", s.latents, s.anchors);
     s.flops_exec_split = s.flops_exec_fast - 1806336.0 * (1 - s.sign_change) + 2.0 * 6272;
   }
   std::vector<std::string> maps = {"mlp", "conv"};
@@ -683,11 +683,12 @@ int main(int argc, char** argv) {
     const double f = 2.0 * (128 * 256 + 256 * 512 + 512 * 784);
     AddMap("real", g_flags.real_map, f, f - 2.0 * 128 * 256 + 2.0 * 256, g_flags.queries, g_flags.slow_queries, &*z);
     MapSpec& s = g_maps["real"];
-    s.sign_change = SignChangeFraction(s.path, "l1_w", "l1_b", s.latents, s.anchors);
+    const torch::jit::Module mod = torch::jit::load(s.path);  // read once for both measurements
+    s.sign_change = SignChangeFraction(mod, "l1_w", "l1_b", s.latents, s.anchors);
     s.tent_h = 256, s.tent_m = 512;
     s.interval_in = 512, s.interval_out = 784;
     s.interval_coverage =
-        IntervalCoverage(s.path, "l1_w", "l1_b", "l2_w", "l2_b", s.latents, s.anchors, g_flags.steps, 64);
+        IntervalCoverage(mod, "l1_w", "l1_b", "l2_w", "l2_b", s.latents, s.anchors, g_flags.steps, 64);
     maps.push_back("real");
   }
   const int N = g_flags.steps;

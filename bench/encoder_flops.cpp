@@ -14,20 +14,19 @@ torch::Tensor Rows(const Matrix& x, int64_t n) {
 
 }  // namespace
 
-double SignChangeFraction(const std::string& path, const std::string& w, const std::string& b, const Matrix& Z,
+double SignChangeFraction(const torch::jit::Module& mod, const std::string& w, const std::string& b, const Matrix& Z,
                           const Matrix& A) {
   c10::InferenceMode guard;
-  torch::jit::Module mod = torch::jit::load(path);
   torch::Tensor W = mod.attr(w).toTensor(), B = mod.attr(b).toTensor();
   auto pre = [&](const Matrix& x) { return torch::addmm(B, Rows(x, x.rows()), W.t()) > 0; };
   torch::Tensor pz = pre(Z), pa = pre(A);
   return (pz.unsqueeze(1) != pa.unsqueeze(0)).to(torch::kFloat64).mean().item<double>();
 }
 
-double IntervalCoverage(const std::string& path, const std::string& w1, const std::string& b1, const std::string& w2,
-                        const std::string& b2, const Matrix& Z, const Matrix& A, int steps, int64_t queries) {
+double IntervalCoverage(const torch::jit::Module& mod, const std::string& w1, const std::string& b1,
+                        const std::string& w2, const std::string& b2, const Matrix& Z, const Matrix& A, int steps,
+                        int64_t queries) {
   c10::InferenceMode guard;
-  torch::jit::Module mod = torch::jit::load(path);
   auto attr = [&](const std::string& n) { return mod.attr(n).toTensor(); };
   const torch::Tensor W1 = attr(w1), B1 = attr(b1), W2 = attr(w2), B2 = attr(b2);
   const torch::Tensor a = Rows(A, A.rows());

@@ -5,11 +5,6 @@
 
 #include "encoder/multiversion.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define RELGEO_HAVE_AVX512_KERNEL 1
-#endif
-
 namespace relgeo::internal {
 
 namespace {

@@ -61,8 +61,7 @@ DenseNativeProducer::DenseNativeProducer(const EncoderPlan& plan, const WalkShap
   b2_.resize(b1_.size());
   b3_.resize(rows * P_.max_scratch);
   half_.resize(P_.bf16 ? rows * std::max(P_.max_width, P_.max_scratch) : 0);
-  // (one step per block: the dense GEMM)
-  if (plan.interval_gemm && w.step_block >= 2) interval_.Reserve(w.pair_group, w.step_block, P_.max_width);
+  if (plan.interval_gemm) interval_.Reserve(w.pair_group, w.step_block, P_.max_width);
 }
 
 Result<float*> DenseNativeProducer::Produce(const QueryBlock& qb, const Batch& b) {

@@ -8,11 +8,17 @@
 #define RELGEO_MULTIVERSION
 #endif
 
+// The hand-written AVX-512 kernels (target("avx512f") functions) compile where GCC's
+// x86 intrinsics are; CpuHasAvx512() says whether this CPU runs them.
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define RELGEO_HAVE_AVX512_KERNEL 1
+#endif
+
 namespace relgeo::internal {
 
-// Whether this CPU runs the hand-written AVX-512 kernels (target("avx512f") code).
 inline bool CpuHasAvx512() {
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef RELGEO_HAVE_AVX512_KERNEL
   static const bool yes = __builtin_cpu_supports("avx512f");
   return yes;
 #else
